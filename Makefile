@@ -1,0 +1,42 @@
+# Calvin's entry points, for a developer's shell and for CI alike.
+# Every target is idempotent: it installs what is missing and starts what is not running.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: help setup engine tools build test test-unit list clean-images
+
+help:
+	@echo "make build   set everything up, then run doit (validate, build, test, release)"
+	@echo "make test    set everything up, then run the test suite against the real engine"
+	@echo "make setup   virtualenv with Calvin and its test tools"
+	@echo "make engine  make sure a Docker engine is installed and running"
+	@echo "make tools   host tools the shipped resources build with (mmdebstrap, busybox-static)"
+
+$(BIN)/doit: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+setup: $(BIN)/doit
+
+engine:
+	@scripts/engine.sh
+
+tools:
+	@scripts/apt-ensure.sh mmdebstrap:mmdebstrap busybox:busybox-static
+
+build: setup engine tools
+	$(BIN)/doit
+
+list: setup
+	$(BIN)/doit list
+
+test: setup engine tools
+	$(BIN)/pytest
+
+test-unit: setup
+	$(BIN)/pytest -m "not engine"

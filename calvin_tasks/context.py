@@ -1,0 +1,164 @@
+"""What goes into a resource's build: the folder less .dockerignore and the smoke tests.
+
+The same list feeds the fingerprint and the build context sent to the engine, so
+the fingerprint covers exactly what the builder sees.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import re
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from .model import TEST_FILE_PREFIX, Resource
+
+DOCKERIGNORE = ".dockerignore"
+RESOURCE_FILE = "resource.yaml"
+TEST_FOLDER = "tests"
+_ALWAYS_SKIPPED_DIRS = {"__pycache__", ".pytest_cache", ".git"}
+CONTEXT_MTIME = 946684800  # 2000-01-01: file times are not build inputs
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One file, folder or link of the build context, by its path inside the folder."""
+
+    path: str
+    kind: str  # "file" | "dir" | "link"
+    executable: bool = False
+    digest: str = ""
+    target: str = ""
+
+
+class IgnoreRules:
+    """.dockerignore patterns with Docker's meaning: last match wins, '!' re-includes."""
+
+    def __init__(self, lines: list[str]) -> None:
+        self.rules: list[tuple[bool, re.Pattern[str]]] = []
+        for raw in lines:
+            line = raw.strip()
+            if not line or line.startswith("#"):
+                continue
+            negate = line.startswith("!")
+            pattern = os.path.normpath(line[1:].strip() if negate else line).lstrip("/")
+            if pattern in ("", "."):
+                continue
+            self.rules.append((negate, re.compile(_translate(pattern))))
+
+    @classmethod
+    def read(cls, folder: Path) -> "IgnoreRules":
+        path = folder / DOCKERIGNORE
+        return cls(path.read_text(encoding="utf-8").splitlines() if path.is_file() else [])
+
+    def excludes(self, path: str) -> bool:
+        parts = path.split("/")
+        prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+        excluded = False
+        for negate, pattern in self.rules:
+            if any(pattern.fullmatch(prefix) for prefix in prefixes):
+                excluded = not negate
+        return excluded
+
+
+def _translate(pattern: str) -> str:
+    out = ""
+    i = 0
+    while i < len(pattern):
+        char = pattern[i]
+        if pattern.startswith("**/", i):
+            out += "(?:.*/)?"
+            i += 3
+            continue
+        if pattern.startswith("**", i):
+            out += ".*"
+            i += 2
+            continue
+        if char == "*":
+            out += "[^/]*"
+        elif char == "?":
+            out += "[^/]"
+        elif char == "[":
+            end = pattern.find("]", i + 1)
+            if end == -1:
+                out += re.escape(char)
+            else:
+                body = pattern[i + 1:end]
+                out += "[" + ("^" + body[1:] if body.startswith("^") else body) + "]"
+                i = end
+        elif char == "\\" and i + 1 < len(pattern):
+            i += 1
+            out += re.escape(pattern[i])
+        else:
+            out += re.escape(char)
+        i += 1
+    return out
+
+
+def is_test_input(resource: Resource, path: str) -> bool:
+    """Smoke-test inputs: they go into the test fingerprint, never into the build."""
+    first = path.split("/", 1)[0]
+    if resource.tests is not None and path == resource.tests.relative_to(resource.folder).as_posix():
+        return True
+    return first == TEST_FOLDER or (("/" not in path) and (
+        (first.startswith(TEST_FILE_PREFIX) and first.endswith(".py")) or first == "conftest.py"))
+
+
+def walk(resource: Resource) -> tuple[list[Entry], list[Entry]]:
+    """(build inputs, smoke-test inputs) of a resource folder, sorted by path."""
+    folder = resource.folder
+    rules = IgnoreRules.read(folder)
+    always = {resource.build.dockerfile, DOCKERIGNORE} if resource.build.builder == "docker" else {DOCKERIGNORE}
+    build: list[Entry] = []
+    tests: list[Entry] = []
+    for current, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if d not in _ALWAYS_SKIPPED_DIRS)
+        base = Path(current)
+        for name in dirs + sorted(files):
+            full = base / name
+            rel = full.relative_to(folder).as_posix()
+            if rel == RESOURCE_FILE:
+                continue
+            entry = _entry(full, rel)
+            if is_test_input(resource, rel):
+                tests.append(entry)
+            elif rel in always or not rules.excludes(rel):
+                build.append(entry)
+    build.sort(key=lambda e: e.path)
+    tests.sort(key=lambda e: e.path)
+    return build, [e for e in tests if e.kind != "dir"]
+
+
+def _entry(full: Path, rel: str) -> Entry:
+    if full.is_symlink():
+        return Entry(rel, "link", target=os.readlink(full))
+    if full.is_dir():
+        return Entry(rel, "dir")
+    digest = hashlib.sha256(full.read_bytes()).hexdigest()
+    return Entry(rel, "file", executable=os.access(full, os.X_OK), digest=digest)
+
+
+def write_tar(resource: Resource, entries: list[Entry], out: IO[bytes],
+              replace: dict[str, bytes] | None = None) -> None:
+    """The build context as a tar with fixed owners, modes and times; `replace` swaps file contents."""
+    replace = replace or {}
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for entry in entries:
+            info = tarfile.TarInfo(entry.path)
+            info.mtime = CONTEXT_MTIME
+            info.uid = info.gid = 0
+            info.uname = info.gname = ""
+            if entry.kind == "dir":
+                info.type, info.mode = tarfile.DIRTYPE, 0o755
+                tar.addfile(info)
+            elif entry.kind == "link":
+                info.type, info.mode, info.linkname = tarfile.SYMTYPE, 0o777, entry.target
+                tar.addfile(info)
+            else:
+                data = replace.get(entry.path) or (resource.folder / entry.path).read_bytes()
+                info.size = len(data)
+                info.mode = 0o755 if entry.executable else 0o644
+                tar.addfile(info, io.BytesIO(data))

@@ -1,0 +1,42 @@
+"""Find the resources: resources/*/resource.yaml, parsed, judged by nobody yet."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import InputError, Problem, display_path
+from .source import YamlDocument, load_yaml
+
+RESOURCE_FILE = "resource.yaml"
+
+
+@dataclass(frozen=True)
+class RawResource:
+    """A resource folder and its parsed resource.yaml."""
+
+    name: str
+    folder: Path
+    document: YamlDocument
+
+
+def discover(resources_dir: Path, root: Path) -> list[RawResource]:
+    """Every resources/<name>/resource.yaml, sorted by name; all syntax errors at once."""
+    if not resources_dir.is_dir():
+        raise InputError([Problem(display_path(resources_dir, root), "no resources folder",
+                                  hint="create resources/<name>/resource.yaml")])
+    found: list[RawResource] = []
+    problems: list[Problem] = []
+    for folder in sorted(p for p in resources_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        source = folder / RESOURCE_FILE
+        display = display_path(source, root)
+        if not source.is_file():
+            problems.append(Problem(display, "missing resource.yaml", resource=folder.name,
+                                    hint="add one, or move the folder out of resources/"))
+            continue
+        try:
+            found.append(RawResource(folder.name, folder, load_yaml(source, display, resource=folder.name)))
+        except InputError as err:
+            problems.extend(err.problems)
+    if problems:
+        raise InputError(problems)
+    return found

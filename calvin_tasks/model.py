@@ -1,0 +1,109 @@
+"""Calvin's records: frozen, parsed once at the edge, no I/O."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+GROUPS = ("base", "build", "supporting")
+BUILDERS = ("docker", "rootfs")
+LABEL_FINGERPRINT = "calvin.fingerprint"
+LABEL_RESOURCE = "calvin.resource"
+LABEL_PARENT = "calvin.parent-fingerprint"
+LABEL_NAMESPACE = "calvin.namespace"
+TEST_FILE_PREFIX = "test_"
+
+
+@dataclass(frozen=True)
+class ConfigKey:
+    """A configuration key a resource reads at start, with its type."""
+
+    name: str
+    type: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class BuildSpec:
+    """How a resource's image is made."""
+
+    builder: str = "docker"
+    dockerfile: str = "Dockerfile"
+    args: Mapping[str, str] = field(default_factory=dict)
+    command: tuple[str, ...] = ()
+    image: Mapping[str, Any] = field(default_factory=dict)
+
+    def settings(self) -> dict[str, Any]:
+        """The builder and its settings, canonical: the part the fingerprint covers."""
+        if self.builder == "rootfs":
+            return {"builder": "rootfs", "command": list(self.command), "image": dict(self.image)}
+        return {"builder": "docker", "dockerfile": self.dockerfile, "args": dict(sorted(self.args.items()))}
+
+
+@dataclass(frozen=True)
+class Resource:
+    """One folder under resources/: one image."""
+
+    name: str
+    folder: Path
+    source: Path
+    description: str
+    group: str
+    version: str
+    base: str | None = None
+    build: BuildSpec = field(default_factory=BuildSpec)
+    tests: Path | None = None
+    config: tuple[ConfigKey, ...] = ()
+
+    def repository(self, namespace: str) -> str:
+        return f"{namespace}/{self.name}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Pipeline settings: configs/pipeline.yaml with the environment's overrides."""
+
+    root: Path
+    namespace: str = "calvin"
+    registry: str | None = None
+    build_network: str | None = None
+    output: Path = Path("out")
+    test_memory: str = "256m"
+    test_pids: int = 256
+    test_timeout: float = 60.0
+    source: Path | None = None
+
+    @property
+    def resources_dir(self) -> Path:
+        return self.root / "resources"
+
+
+@dataclass(frozen=True)
+class Fingerprints:
+    """A resource's build fingerprint (its image) and test fingerprint (its smoke tests)."""
+
+    build: str
+    test: str
+
+    @property
+    def content_tag(self) -> str:
+        return content_tag(self.build)
+
+
+def content_tag(build_fingerprint: str) -> str:
+    """The tag that names an image by what went into it."""
+    return f"fp-{build_fingerprint[:24]}"
+
+
+@dataclass(frozen=True)
+class Project:
+    """Everything loaded and checked: the resources in build order, with fingerprints."""
+
+    settings: Settings
+    resources: Mapping[str, Resource]
+    order: tuple[str, ...]
+    fingerprints: Mapping[str, Fingerprints]
+
+    def parent(self, name: str) -> Resource | None:
+        base = self.resources[name].base
+        return self.resources[base] if base else None

@@ -1,0 +1,227 @@
+"""Judge the raw input: JSON Schema first, then what a schema cannot say."""
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import re
+from functools import cache
+from importlib import resources as package_files
+from pathlib import Path
+from typing import Any, Iterable
+
+from . import dockerfile
+from .discover import RawResource
+from .errors import InputError, Problem, display_path
+from .model import BuildSpec, ConfigKey, Resource
+from .source import KeyPath, YamlDocument, dotted
+
+NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9.-]*$")
+RESERVED_NAMES = frozenset({"build", "test", "release", "validate", "config", "plan", "list", "clean",
+                            "all", "help", "info", "run", "forget", "ignore", "auto", "dumpdb",
+                            "strace", "tabcompletion", "reset-dep"})
+DEFAULT_TESTS = "tests.yaml"
+_YAML_TYPES = {dict: "a mapping", list: "a list", str: "a string", int: "an integer",
+               float: "a number", bool: "true or false", type(None): "nothing (null)"}
+_SCHEMA_TYPES = {"object": "a mapping", "array": "a list", "string": "a string",
+                 "integer": "an integer", "number": "a number", "boolean": "true or false"}
+
+
+@cache
+def _validator(schema_name: str) -> Any:
+    from jsonschema import Draft202012Validator
+
+    text = package_files.files("calvin_tasks").joinpath("schema", schema_name).read_text(encoding="utf-8")
+    return Draft202012Validator(json.loads(text))
+
+
+def check_schema(document: YamlDocument, schema_name: str, *, resource: str | None = None) -> list[Problem]:
+    """Every schema violation in the document, rewritten for people."""
+    if document.data is None:
+        return [Problem(document.display, "the file is empty", line=1, resource=resource,
+                        hint="see the example in the README")]
+    problems: list[Problem] = []
+    for error in _validator(schema_name).iter_errors(document.data):
+        problems.extend(_explain(error, document, resource))
+    return problems
+
+
+def _explain(error: Any, document: YamlDocument, resource: str | None) -> Iterable[Problem]:
+    path: KeyPath = tuple(error.absolute_path)
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    hint = schema.get("x-hint")
+
+    def problem(message: str, key_path: KeyPath = path, hint: str | None = hint) -> Problem:
+        return Problem(document.display, message, line=document.line_of(key_path), resource=resource,
+                       key_path=dotted(key_path) or None, hint=hint)
+
+    kind = error.validator
+    if kind == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = sorted(schema.get("properties", {}))
+        for key in sorted(set(error.instance) - set(allowed), key=str):
+            yield problem(f"unknown key '{key}'", path + (key,), _suggest(str(key), allowed))
+    elif kind == "required":
+        missing = re.findall(r"'([^']+)' is a required property", error.message)
+        for key in missing or ["?"]:
+            yield problem(f"missing required key '{key}'", path, hint or f"add '{key}:'")
+    elif kind == "enum":
+        options = [str(option) for option in error.validator_value]
+        suggestion = _suggest(str(error.instance), options) if isinstance(error.instance, str) else None
+        yield problem(f"'{error.instance}' is not one of: {', '.join(options)}", hint=suggestion or hint)
+    elif kind == "type":
+        wanted = error.validator_value if isinstance(error.validator_value, list) else [error.validator_value]
+        words = " or ".join(_SCHEMA_TYPES.get(w, w) for w in wanted)
+        got = _YAML_TYPES.get(type(error.instance), type(error.instance).__name__)
+        yield problem(f"expected {words}, found {got}")
+    elif kind == "pattern":
+        yield problem(f"'{error.instance}' is not valid here", hint=hint or f"it must match {error.validator_value}")
+    elif kind == "propertyNames":
+        bad = error.instance if isinstance(error.instance, str) else str(error.instance)
+        yield problem(f"'{bad}' is not a valid key name here", path + (bad,) if isinstance(bad, str) else path,
+                      hint or "use lower-case letters, digits and '_'")
+    elif kind in ("minLength", "minItems", "minProperties"):
+        yield problem("must not be empty")
+    elif kind in ("oneOf", "anyOf") and error.context:
+        best = min(error.context, key=lambda e: len(list(e.absolute_path)))
+        yield from _explain(best, document, resource)
+    else:
+        yield problem(error.message)
+
+
+def _suggest(word: str, options: Iterable[str]) -> str | None:
+    match = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
+    if match:
+        return f"did you mean '{match[0]}'?"
+    listed = sorted(options)
+    return f"allowed: {', '.join(listed)}" if listed else None
+
+
+def validate(raw: list[RawResource], root: Path) -> dict[str, Resource]:
+    """Schema and semantic checks for every resource; all problems reported at once."""
+    problems: list[Problem] = []
+    checked: list[tuple[RawResource, dict[str, Any]]] = []
+    for item in raw:
+        found = _check_name(item) + check_schema(item.document, "resource.schema.json", resource=item.name)
+        problems.extend(found)
+        if not found:
+            checked.append((item, item.document.data))
+    names = {item.name for item in raw}
+    resources: dict[str, Resource] = {}
+    for item, data in checked:
+        resource = _to_resource(item, data)
+        found = _semantic(resource, item.document, names, root)
+        problems.extend(found)
+        resources[item.name] = resource
+    if problems:
+        raise InputError(problems)
+    return resources
+
+
+def _check_name(item: RawResource) -> list[Problem]:
+    doc = item.document
+    if not NAME_PATTERN.match(item.name):
+        return [Problem(doc.display, f"the folder name '{item.name}' is not a valid resource name", line=1,
+                        resource=item.name, hint="use lower-case letters, digits, '-' and '.'")]
+    if item.name in RESERVED_NAMES:
+        return [Problem(doc.display, f"'{item.name}' is reserved for Calvin's own tasks", line=1,
+                        resource=item.name, hint="rename the folder")]
+    return []
+
+
+def _to_resource(item: RawResource, data: dict[str, Any]) -> Resource:
+    build = data.get("build") or {}
+    tests_name = data.get("tests")
+    tests: Path | None = item.folder / tests_name if tests_name else item.folder / DEFAULT_TESTS
+    if not tests_name and not tests.is_file():
+        tests = None
+    spec = BuildSpec(
+        builder=build.get("builder", "docker"),
+        dockerfile=build.get("dockerfile", "Dockerfile"),
+        args={key: _arg_text(value) for key, value in (build.get("args") or {}).items()},
+        command=tuple(build.get("command") or ()),
+        image=build.get("image") or {},
+    )
+    config = tuple(ConfigKey(key, spec_["type"], spec_.get("description", ""))
+                   for key, spec_ in sorted((data.get("config") or {}).items()))
+    return Resource(name=item.name, folder=item.folder, source=item.document.path,
+                    description=data["description"].strip(), group=data["group"], version=data["version"],
+                    base=data.get("base"), build=spec, tests=tests, config=config)
+
+
+def _arg_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _semantic(resource: Resource, doc: YamlDocument, names: set[str], root: Path) -> list[Problem]:
+    problems: list[Problem] = []
+
+    def problem(key_path: KeyPath, message: str, hint: str) -> None:
+        problems.append(Problem(doc.display, message, line=doc.line_of(key_path), resource=resource.name,
+                                key_path=dotted(key_path) or None, hint=hint))
+
+    if resource.base is not None:
+        if resource.base == resource.name:
+            problem(("base",), "a resource cannot be its own base", "name the parent resource, or remove base")
+        elif resource.base not in names:
+            problem(("base",), f"unknown parent resource '{resource.base}'",
+                    _suggest(resource.base, names - {resource.name}) or "create it under resources/")
+    spec = resource.build
+    if spec.builder == "rootfs":
+        if not spec.command:
+            problem(("build",), "the rootfs builder needs build.command",
+                    "give the command that writes the root file-system tarball to $CALVIN_ROOTFS")
+        if resource.base is not None:
+            problem(("base",), "a rootfs resource is a root: it cannot have a base",
+                    "remove base, or use the docker builder")
+        if "dockerfile" in (doc.data.get("build") or {}):
+            problem(("build", "dockerfile"), "the rootfs builder takes no dockerfile", "remove it")
+    else:
+        for key in ("command", "image"):
+            if key in (doc.data.get("build") or {}):
+                problem(("build", key), f"build.{key} belongs to the rootfs builder",
+                        "remove it, or set builder: rootfs")
+        problems.extend(_check_dockerfile(resource, doc, names, root))
+    if resource.tests is not None and not resource.tests.is_file():
+        problem(("tests",), f"the tests file '{doc.data.get('tests')}' does not exist",
+                "create it, or remove the tests key")
+    problems.extend(_check_links(resource, root))
+    return problems
+
+
+def _check_dockerfile(resource: Resource, doc: YamlDocument, names: set[str], root: Path) -> list[Problem]:
+    key_path: KeyPath = ("build", "dockerfile") if "dockerfile" in (doc.data.get("build") or {}) else ()
+    path = resource.folder / resource.build.dockerfile
+    if not _inside(path, resource.folder):
+        return [Problem(doc.display, f"the Dockerfile '{resource.build.dockerfile}' is outside the resource folder",
+                        line=doc.line_of(key_path), resource=resource.name, key_path=dotted(key_path) or None,
+                        hint="keep every build input inside resources/<name>/")]
+    if not path.is_file():
+        return [Problem(doc.display, f"missing Dockerfile '{resource.build.dockerfile}'",
+                        line=doc.line_of(key_path), resource=resource.name, key_path=dotted(key_path) or None,
+                        hint=f"create {display_path(path, root)}, or set build.dockerfile")]
+    return dockerfile.check(path, display_path(path, root), resource=resource.name, base=resource.base,
+                            resource_names=names)
+
+
+def _check_links(resource: Resource, root: Path) -> list[Problem]:
+    problems: list[Problem] = []
+    folder = resource.folder.resolve()
+    for current, dirs, files in os.walk(resource.folder):
+        for entry in dirs + files:
+            path = Path(current) / entry
+            if path.is_symlink() and not _inside(path, folder):
+                problems.append(Problem(display_path(path.absolute(), root),
+                                        f"link leaves the resource folder (points to {os.readlink(path)})",
+                                        resource=resource.name,
+                                        hint="copy the file into the folder instead of linking to it"))
+    return problems
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        path.resolve().relative_to(folder.resolve())
+    except ValueError:
+        return False
+    return True
