@@ -134,6 +134,183 @@ class Engine:
         self.api  # noqa: B018 - connects
         return self._client
 
+    def _create(self, *, image: str, command: list[str] | None, env: Mapping[str, str], user: str | None,
+                network: str, limits: Limits, labels: Mapping[str, str], ports: list[int] | None = None,
+                entrypoint: list[str] | None = None) -> str:
+        host_config = self.api.create_host_config(
+            network_mode=network, mem_limit=limits.memory, memswap_limit=limits.memory,
+            pids_limit=limits.pids, security_opt=["no-new-privileges"], auto_remove=False,
+            port_bindings={port: ("127.0.0.1", None) for port in ports or []} or None)
+        created = self.api.create_container(
+            image, command=command, environment=dict(env), user=user or None, labels=dict(labels),
+            host_config=host_config, entrypoint=entrypoint, ports=ports or None,
+            networking_config=None)
+        return str(created["Id"])
+
+    def run_command(self, *, image: str, command: list[str], env: Mapping[str, str], user: str | None,
+                    network: bool, limits: Limits, labels: Mapping[str, str], timeout: float) -> Outcome:
+        """Run `command` in a fresh, limited container; always removed afterwards."""
+        container = self._create(image=image, command=command, env=env, user=user,
+                                 network="default" if network else "none", limits=limits, labels=labels,
+                                 entrypoint=[])
+        try:
+            self.api.start(container)
+            timed_out = False
+            try:
+                status = self.api.wait(container, timeout=timeout)
+                code = int(status.get("StatusCode", -1))
+            except Exception as err:  # requests' ReadTimeout, urllib3's ReadTimeoutError
+                if "timed out" not in str(err).lower() and "timeout" not in type(err).__name__.lower():
+                    raise
+                timed_out, code = True, -1
+                self.api.kill(container)
+            stdout = self.api.logs(container, stdout=True, stderr=False).decode("utf-8", "replace")
+            stderr = self.api.logs(container, stdout=False, stderr=True).decode("utf-8", "replace")
+            return Outcome(code, stdout, stderr, timed_out)
+        finally:
+            self.remove(container)
+
+    def read_path(self, *, image: str, path: str, labels: Mapping[str, str], limit: int) -> PathInfo | None:
+        """A file's type, mode, owner and content, read from the image without running anything in it."""
+        import docker.errors
+
+        container = self.api.create_container(image, command=["calvin-never-runs"], entrypoint=[],
+                                              labels=dict(labels), network_disabled=True)["Id"]
+        try:
+            try:
+                stream, _ = self.api.get_archive(container, path)
+            except docker.errors.NotFound:
+                return None
+            return _first_member(stream, limit)
+        finally:
+            self.remove(container)
+
+    def start_service(self, *, image: str, command: list[str] | None, env: Mapping[str, str], port: int,
+                      limits: Limits, labels: Mapping[str, str], network: str) -> Service:
+        """Start the image's own command, its port published on 127.0.0.1."""
+        container = self._create(image=image, command=command, env=env, user=None, network=network,
+                                 limits=limits, labels=labels, ports=[port])
+        try:
+            self.api.start(container)
+            bindings = self.api.inspect_container(container)["NetworkSettings"]["Ports"].get(f"{port}/tcp") or []
+            host_port = int(bindings[0]["HostPort"]) if bindings else 0
+        except BaseException:
+            self.remove(container)
+            raise
+        return Service(container, host_port)
+
+    def state(self, container: str) -> tuple[bool, int]:
+        info = self.api.inspect_container(container)["State"]
+        return bool(info.get("Running")), int(info.get("ExitCode") or 0)
+
+    def logs(self, container: str, tail: int = 40) -> str:
+        return str(self.api.logs(container, tail=tail).decode("utf-8", "replace"))
+
+    def exec(self, container: str, *, command: list[str], env: Mapping[str, str], user: str | None,
+             timeout: float) -> Outcome:
+        """Run a command inside a running container (bounded: past `timeout` the container is killed)."""
+        import concurrent.futures
+
+        exec_id = self.api.exec_create(container, command, environment=dict(env), user=user or "")["Id"]
+
+        def collect() -> tuple[str, str]:
+            out, err = self.api.exec_start(exec_id, demux=True)
+            return (out or b"").decode("utf-8", "replace"), (err or b"").decode("utf-8", "replace")
+
+        pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+        future = pool.submit(collect)
+        try:
+            stdout, stderr = future.result(timeout=timeout)
+        except concurrent.futures.TimeoutError:
+            self.api.kill(container)
+            pool.shutdown(wait=False)
+            return Outcome(-1, "", "", True)
+        pool.shutdown(wait=False)
+        code = self.api.exec_inspect(exec_id).get("ExitCode")
+        return Outcome(int(code if code is not None else -1), stdout, stderr, False)
+
+    def remove(self, container: str) -> None:
+        import docker.errors
+
+        try:
+            self.api.remove_container(container, force=True, v=True)
+        except docker.errors.NotFound:
+            pass
+
+    def remove_labelled(self, labels: Mapping[str, str]) -> int:
+        """Remove leftover containers carrying all these labels (from an interrupted run)."""
+        filters = {"label": [f"{key}={value}" for key, value in labels.items()]}
+        found = self.api.containers(all=True, filters=filters)
+        for container in found:
+            self.remove(container["Id"])
+        return len(found)
+
+    def ensure_network(self, name: str, labels: Mapping[str, str]) -> str:
+        """A bridge network without IP masquerading: reachable on published ports, no route out."""
+        if not self.api.networks(names=[name]):
+            try:
+                self.api.create_network(name, driver="bridge", labels=dict(labels), check_duplicate=True,
+                                        options={"com.docker.network.bridge.enable_ip_masquerade": "false"})
+            except Exception as err:
+                if "already exists" not in str(err):
+                    raise StepFailed(f"cannot create the smoke-test network '{name}': {err}") from None
+        return name
+
+
+@dataclass(frozen=True)
+class Limits:
+    memory: str
+    pids: int
+
+
+@dataclass(frozen=True)
+class Outcome:
+    exit_code: int
+    stdout: str
+    stderr: str
+    timed_out: bool = False
+
+
+@dataclass(frozen=True)
+class PathInfo:
+    type: str  # file | directory | symlink | other
+    mode: int
+    uid: int
+    gid: int
+    content: bytes = b""
+    target: str = ""
+
+
+@dataclass(frozen=True)
+class Service:
+    container: str
+    host_port: int
+
+
+def _first_member(stream: Iterable[bytes], limit: int) -> PathInfo | None:
+    import io
+    import tarfile
+
+    buffer = io.BytesIO()
+    for chunk in stream:
+        buffer.write(chunk)
+        if buffer.tell() > limit + 1024 * 1024:
+            break
+    buffer.seek(0)
+    try:
+        tar = tarfile.open(fileobj=buffer, mode="r|")
+        member = next(iter(tar), None)
+    except tarfile.TarError:
+        return None
+    if member is None:
+        return None
+    kind = "file" if member.isfile() else "directory" if member.isdir() else "symlink" if member.issym() else "other"
+    content = b""
+    if member.isfile():
+        handle = tar.extractfile(member)
+        content = handle.read(limit) if handle else b""
+    return PathInfo(kind, member.mode & 0o7777, member.uid, member.gid, content, member.linkname)
+
 
 def _connect() -> Any:
     import docker

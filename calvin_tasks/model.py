@@ -41,6 +41,16 @@ class BuildSpec:
 
 
 @dataclass(frozen=True)
+class CheckSpec:
+    """One smoke check from tests.yaml: its kind, its name and its validated settings."""
+
+    kind: str  # command | file | metadata | service | pytest
+    name: str
+    spec: Mapping[str, Any]
+    line: int = 0
+
+
+@dataclass(frozen=True)
 class Resource:
     """One folder under resources/: one image."""
 
@@ -54,6 +64,7 @@ class Resource:
     build: BuildSpec = field(default_factory=BuildSpec)
     tests: Path | None = None
     config: tuple[ConfigKey, ...] = ()
+    checks: tuple[CheckSpec, ...] = ()
 
     def repository(self, namespace: str) -> str:
         return f"{namespace}/{self.name}"

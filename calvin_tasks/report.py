@@ -55,8 +55,9 @@ class CalvinReporter(ConsoleReporter):  # type: ignore[misc]
         if not fail.report:
             return
         if isinstance(fail, UnmetDependency):
-            self.blocked.append(task.name)
-            self.write(f"!! {task.name}: not run, {fail.get_msg().strip()}\n")
+            if task.actions and ":" in task.name:
+                self.blocked.append(task.name)
+                self.write(f"!! {task.name}: not run, {fail.get_msg().strip()} did not succeed\n")
             return
         message = _message(fail)
         self.failed.append((task.name, message))
@@ -74,8 +75,8 @@ class CalvinReporter(ConsoleReporter):  # type: ignore[misc]
                    f"{len(self.blocked)} blocked in {elapsed:.1f} s\n")
         for name, message in self.failed:
             self.write(f"  FAILED  {name}: {message}\n")
-        for name in self.blocked:
-            self.write(f"  BLOCKED {name}\n")
+        if self.blocked:
+            self.write(f"  not run because a step they need failed: {', '.join(self.blocked)}\n")
 
 
 def _message(fail: Any) -> str:

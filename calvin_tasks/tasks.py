@@ -14,15 +14,16 @@ from typing import Any, Callable, Iterator
 from doit.exceptions import InvalidDodoFile, TaskFailed
 
 from . import build as building
+from . import results, smoke
 from .engine import Engine
-from .errors import CalvinError
+from .errors import CalvinError, StepFailed, display_path
 from .model import Project
 from .project import load_project
 from .report import CalvinReporter, prefixed, say
 
 DOIT_CONFIG = {"reporter": CalvinReporter}
 
-__all__ = ["DOIT_CONFIG", "task_engine", "task_build", "task_resources"]
+__all__ = ["DOIT_CONFIG", "task_engine", "task_build", "task_test", "task_resources"]
 
 
 class Run:
@@ -92,13 +93,50 @@ def task_build() -> Iterator[dict[str, Any]]:
     yield {"basename": "build", "name": None, "doc": "build every resource's image (parents first)"}
     for name in run.project.order:
         resource = run.project.resources[name]
-        deps = ["engine"] + ([f"build:{resource.base}"] if resource.base else [])
+        deps = ["engine"] + ([f"test:{resource.base}"] if resource.base else [])
         yield {
             "name": name,
             "actions": [_step(_build, run, name)],
             "task_dep": deps,
             "uptodate": [_uptodate(lambda name=name: _built(run, name))],
             "doc": f"build {name} ({run.project.fingerprints[name].content_tag})",
+        }
+
+
+def _test(run: Run, name: str) -> None:
+    project = run.project
+    image = building.image_for(project, run.engine, name)
+    if image is None:
+        raise StepFailed(f"no image of '{name}' to test ({building.content_reference(project, name)})")
+    fingerprints = project.fingerprints[name]
+    if not project.resources[name].checks:
+        say(f"{name} · no smoke checks declared (add resources/{name}/tests.yaml)")
+    checks = smoke.run_suite(project, run.engine, name, image, say)
+    json_report, _ = results.write_reports(project.settings, name, image, fingerprints, checks)
+    failed = [c for c in checks if not c.passed]
+    if failed:
+        results.forget_pass(project.settings, name)
+        listed = "; ".join(f"{c.name}: {c.message}" for c in failed)
+        raise StepFailed(f"{len(failed)} of {len(checks)} smoke checks failed ({listed}) — report: {display_path(json_report)}")
+    results.record_pass(project.settings, name, image, fingerprints, len(checks))
+
+
+def _tested(run: Run, name: str) -> bool:
+    image = building.image_for(run.project, run.engine, name)
+    return image is not None and results.passed(run.project.settings, name, image, run.project.fingerprints[name])
+
+
+def task_test() -> Iterator[dict[str, Any]]:
+    """Smoke-test each new image before anything builds on it; up to date when this image passed these tests."""
+    run = current()
+    yield {"basename": "test", "name": None, "doc": "smoke-test every resource's image"}
+    for name in run.project.order:
+        yield {
+            "name": name,
+            "actions": [_step(_test, run, name)],
+            "task_dep": [f"build:{name}"],
+            "uptodate": [_uptodate(lambda name=name: _tested(run, name))],
+            "doc": f"smoke-test {name} ({len(run.project.resources[name].checks)} checks)",
         }
 
 
@@ -111,6 +149,6 @@ def task_resources() -> Iterator[dict[str, Any]]:
         yield {
             "basename": name,
             "actions": None,
-            "task_dep": [f"build:{name}"],
+            "task_dep": [f"test:{name}"],
             "doc": f"{resource.group:<10} {resource.version:<{width}}  {resource.description.splitlines()[0]}",
         }
