@@ -6,13 +6,15 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help setup engine tools build test test-unit list clean-images
+.PHONY: help setup engine tools registry build release test test-unit list
 
 help:
 	@echo "make build   set everything up, then run doit (validate, build, test, release)"
 	@echo "make test    set everything up, then run the test suite against the real engine"
 	@echo "make setup   virtualenv with Calvin and its test tools"
 	@echo "make engine  make sure a Docker engine is installed and running"
+	@echo "make registry  a local Docker registry on 127.0.0.1:5000 (the artefact repository)"
+	@echo "make release   make build, releasing to that registry"
 	@echo "make tools   host tools the shipped resources build with (mmdebstrap, busybox-static)"
 
 $(BIN)/doit: pyproject.toml
@@ -31,6 +33,12 @@ tools:
 
 build: setup engine tools
 	$(BIN)/doit
+
+registry:
+	@scripts/registry.sh
+
+release: setup engine tools registry
+	CALVIN_REGISTRY=127.0.0.1:5000 $(BIN)/doit
 
 list: setup
 	$(BIN)/doit list

@@ -148,16 +148,12 @@ def image_for(project: Project, engine: Engine, name: str) -> str | None:
     return info.id
 
 
-def build_resource(project: Project, engine: Engine, name: str, output: Output) -> str:
+def build_resource(project: Project, engine: Engine, name: str, output: Output,
+                   parent_image: str | None) -> str:
     """Build one resource on its parent's exact image; returns the new image id."""
     resource = project.resources[name]
-    parent = project.parent(name)
-    parent_image = None
-    if parent is not None:
-        parent_image = image_for(project, engine, parent.name)
-        if parent_image is None:
-            raise StepFailed(f"the parent image of '{name}' ({content_reference(project, parent.name)}) "
-                             "is not in the engine; build the parent first")
+    if resource.base is not None and parent_image is None:
+        raise StepFailed(f"'{name}' needs its parent's image ({content_reference(project, resource.base)})")
     job = BuildJob(resource=resource, repository=resource.repository(project.settings.namespace),
                    tag=project.fingerprints[name].content_tag, labels=labels_for(project, name),
                    parent_image=parent_image, network=project.settings.build_network, output=output)

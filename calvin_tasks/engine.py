@@ -128,6 +128,34 @@ class Engine:
         if info is not None:
             self._remember(f"{repository}:{tag}", info)
 
+    # -- registries ---------------------------------------------------------------------------
+    def push(self, repository: str, tag: str, output: Output) -> str:
+        """Push repository:tag, checking every chunk of the stream; returns the manifest digest."""
+        digest = ""
+        shown: set[str] = set()
+        for chunk in _checked(self.api.push(repository, tag=tag, stream=True, decode=True), f"push of {repository}:{tag}"):
+            status = chunk.get("status") or ""
+            if status and status not in ("Pushing", "Preparing", "Waiting") and status not in shown:
+                shown.add(status)
+                output(f"push {tag}: {status}")
+            aux = chunk.get("aux")
+            if isinstance(aux, dict) and aux.get("Digest"):
+                digest = str(aux["Digest"])
+        if not digest:
+            raise StepFailed(f"the push of {repository}:{tag} ended without a digest")
+        return digest
+
+    def pull(self, repository: str, tag: str, output: Output) -> str:
+        """Pull repository:tag, checking every chunk; returns the image id."""
+        for chunk in _checked(self.api.pull(repository, tag=tag, stream=True, decode=True), f"pull of {repository}:{tag}"):
+            status = chunk.get("status") or ""
+            if status.startswith(("Digest", "Status")):
+                output(status)
+        info = self.inspect(f"{repository}:{tag}")
+        if info is None:
+            raise StepFailed(f"the pull of {repository}:{tag} ended without an image")
+        return info.id
+
     # -- containers --------------------------------------------------------------------------
     @property
     def client(self) -> Any:

@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterator
 from doit.exceptions import InvalidDodoFile, TaskFailed
 
 from . import build as building
-from . import results, smoke
+from . import release, results, smoke
 from .engine import Engine
 from .errors import CalvinError, StepFailed, display_path
 from .model import Project
@@ -23,7 +23,8 @@ from .report import CalvinReporter, prefixed, say
 
 DOIT_CONFIG = {"reporter": CalvinReporter}
 
-__all__ = ["DOIT_CONFIG", "task_engine", "task_build", "task_test", "task_resources"]
+__all__ = ["DOIT_CONFIG", "task_engine", "task_build", "task_test", "task_release", "task_manifest",
+           "task_resources"]
 
 
 class Run:
@@ -32,6 +33,10 @@ class Run:
     def __init__(self, project: Project, engine: Engine) -> None:
         self.project = project
         self.engine = engine
+        self.store = release.store_for(project, engine)
+
+    def local_image(self, name: str) -> str:
+        return release.ensure_local(self.project, self.engine, self.store, name, prefixed(name))
 
 
 @cache
@@ -78,13 +83,17 @@ def task_engine() -> dict[str, Any]:
 def _build(run: Run, name: str) -> None:
     started = time.monotonic()
     output = prefixed(name)
-    image = building.build_resource(run.project, run.engine, name, output)
+    base = run.project.resources[name].base
+    parent_image = run.local_image(base) if base else None
+    image = building.build_resource(run.project, run.engine, name, output, parent_image)
     say(f"{name:>20} | built {image[7:19]} as {building.content_reference(run.project, name)} "
         f"in {time.monotonic() - started:.1f} s")
 
 
 def _built(run: Run, name: str) -> bool:
-    return building.image_for(run.project, run.engine, name) is not None
+    if building.image_for(run.project, run.engine, name) is not None:
+        return True
+    return bool(run.project.settings.registry) and release.in_store(run.project, run.store, name)
 
 
 def task_build() -> Iterator[dict[str, Any]]:
@@ -105,9 +114,7 @@ def task_build() -> Iterator[dict[str, Any]]:
 
 def _test(run: Run, name: str) -> None:
     project = run.project
-    image = building.image_for(project, run.engine, name)
-    if image is None:
-        raise StepFailed(f"no image of '{name}' to test ({building.content_reference(project, name)})")
+    image = run.local_image(name)
     fingerprints = project.fingerprints[name]
     if not project.resources[name].checks:
         say(f"{name} · no smoke checks declared (add resources/{name}/tests.yaml)")
@@ -123,7 +130,9 @@ def _test(run: Run, name: str) -> None:
 
 def _tested(run: Run, name: str) -> bool:
     image = building.image_for(run.project, run.engine, name)
-    return image is not None and results.passed(run.project.settings, name, image, run.project.fingerprints[name])
+    if image is not None and results.passed(run.project.settings, name, image, run.project.fingerprints[name]):
+        return True
+    return release.tested_in_store(run.project, run.store, name)
 
 
 def task_test() -> Iterator[dict[str, Any]]:
@@ -140,6 +149,41 @@ def task_test() -> Iterator[dict[str, Any]]:
         }
 
 
+def _release(run: Run, name: str) -> None:
+    release.release_resource(run.project, run.engine, run.store, name, prefixed(name))
+
+
+def task_release() -> Iterator[dict[str, Any]]:
+    """Release each tested image as <namespace>/<name>:<version>; a released version never moves."""
+    run = current()
+    where = f"to {run.project.settings.registry}" if run.project.settings.registry else "in the local engine"
+    yield {"basename": "release", "name": None, "doc": f"release every resource {where}"}
+    for name in run.project.order:
+        resource = run.project.resources[name]
+        yield {
+            "name": name,
+            "actions": [_step(_release, run, name)],
+            "task_dep": [f"test:{name}"] + ([f"release:{resource.base}"] if resource.base else []),
+            "uptodate": [_uptodate(lambda name=name: release.is_released(run.project, run.store, name))],
+            "doc": f"release {resource.repository(run.project.settings.namespace)}:{resource.version}",
+        }
+
+
+def _manifest(run: Run) -> None:
+    path = release.write_manifest(run.project, run.engine, run.store)
+    if path.name == "latest.json":
+        say(f"release manifest unchanged: {display_path(path)}")
+    else:
+        say(f"release manifest: {display_path(path)} (and {display_path(path.parent / 'latest.json')})")
+
+
+def task_manifest() -> dict[str, Any]:
+    """Write the release manifest of this run: per resource version, fingerprint, image, digest, tests."""
+    run = current()
+    return {"actions": [_step(_manifest, run)], "task_dep": ["release"], "verbosity": 2,
+            "doc": "write out/releases/<time>.json and latest.json"}
+
+
 def task_resources() -> Iterator[dict[str, Any]]:
     """One task per resource, named after it, so `doit list` shows the resources."""
     run = current()
@@ -149,6 +193,6 @@ def task_resources() -> Iterator[dict[str, Any]]:
         yield {
             "basename": name,
             "actions": None,
-            "task_dep": [f"test:{name}"],
+            "task_dep": [f"release:{name}"],
             "doc": f"{resource.group:<10} {resource.version:<{width}}  {resource.description.splitlines()[0]}",
         }
