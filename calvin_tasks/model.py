@@ -114,6 +114,7 @@ class Project:
     resources: Mapping[str, Resource]
     order: tuple[str, ...]
     fingerprints: Mapping[str, Fingerprints]
+    environments: tuple[Any, ...] = ()
 
     def parent(self, name: str) -> Resource | None:
         base = self.resources[name].base

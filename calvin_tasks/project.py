@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .configs import load_environments
 from .discover import discover
 from .fingerprint import fingerprint_all
 from .graph import build_order
@@ -16,5 +17,6 @@ def load_project(root: Path) -> Project:
     settings = load_settings(root)
     resources = validate(discover(settings.resources_dir, root), root)
     order = build_order(resources)
+    environments = load_environments(root, resources)
     return Project(settings=settings, resources=resources, order=order,
-                   fingerprints=fingerprint_all(resources, order))
+                   fingerprints=fingerprint_all(resources, order), environments=tuple(environments))

@@ -15,6 +15,7 @@ from doit.exceptions import InvalidDodoFile, TaskFailed
 
 from . import build as building
 from . import release, results, smoke
+from .plan import State, plan
 from .engine import Engine
 from .errors import CalvinError, StepFailed, display_path
 from .model import Project
@@ -23,7 +24,7 @@ from .report import CalvinReporter, prefixed, say
 
 DOIT_CONFIG = {"reporter": CalvinReporter}
 
-__all__ = ["DOIT_CONFIG", "task_engine", "task_build", "task_test", "task_release", "task_manifest",
+__all__ = ["DOIT_CONFIG", "task_config", "task_plan", "task_engine", "task_build", "task_test", "task_release", "task_manifest",
            "task_resources"]
 
 
@@ -72,6 +73,41 @@ def _uptodate(check: Callable[[], bool]) -> Callable[[], bool]:
 
 def _check_engine(run: Run) -> None:
     run.engine.api  # noqa: B018 - connecting is the check
+
+
+def _config_report(run: Run) -> None:
+    project = run.project
+    readers = {key.name for r in project.resources.values() for key in r.config}
+    names = ", ".join(e.name for e in project.environments) or "none"
+    say(f"configuration: {len(project.resources)} resources valid; environments {names} provide all "
+        f"{len(readers)} keys the resources read, typed right")
+
+
+def task_config() -> dict[str, Any]:
+    """Validate resources and every environment's configuration, without building anything."""
+    run = current()
+    return {"actions": [_step(_config_report, run)], "verbosity": 2,
+            "doc": "check resources and configs/environments/*.yaml (nothing is built)"}
+
+
+def _plan(run: Run) -> None:
+    project = run.project
+    released = {}
+    for name in project.order:
+        found = run.store.released(name, project.resources[name].version)
+        released[name] = found.fingerprint if found else None
+    state = State(built=frozenset(n for n in project.order if _built(run, n)),
+                  tested=frozenset(n for n in project.order if _tested(run, n)), released=released)
+    for step in plan(project, state):
+        mark = "will run" if step.needed else "up to date"
+        say(f"{step.stage + ':' + step.resource:<40} {mark:<10} {step.reason}")
+
+
+def task_plan() -> dict[str, Any]:
+    """Say what `doit` would build, test and release, and why; change nothing."""
+    run = current()
+    return {"actions": [_step(_plan, run)], "task_dep": ["engine"], "verbosity": 2,
+            "doc": "what a run would build, test and release, and why"}
 
 
 def task_engine() -> dict[str, Any]:

@@ -1,0 +1,131 @@
+"""Global configuration: every environment provides every key the resources read, typed right.
+
+configs/environments/<env>.yaml holds an environment's values; resources declare the
+keys they read at start (resource.yaml `config:`). Secrets are references
+(`{secret: NAME}`), never values.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+from .errors import InputError, Problem, display_path
+from .model import ConfigKey, Resource
+from .source import load_yaml
+from .validate import _suggest, check_schema
+
+ENVIRONMENTS = Path("configs") / "environments"
+_URL = re.compile(r"^[a-z][a-z0-9+.-]*://[^\s/]+")
+
+
+@dataclass(frozen=True)
+class Environment:
+    name: str
+    source: Path
+    values: Mapping[str, Any]
+
+
+def _type_problem(key: ConfigKey, value: Any) -> str | None:
+    is_secret = isinstance(value, dict)
+    if key.type == "secret":
+        if not is_secret:
+            return "a secret value is inlined: give a reference, {secret: NAME}, and keep the value in your secret store"
+        return None
+    if is_secret:
+        return f"a secret reference where a {key.type} belongs"
+    checks = {
+        "string": lambda v: isinstance(v, str),
+        "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+        "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+        "boolean": lambda v: isinstance(v, bool),
+        "url": lambda v: isinstance(v, str) and bool(_URL.match(v)),
+        "list": lambda v: isinstance(v, list),
+    }
+    if not checks[key.type](value):
+        return f"expected {'a URL such as http://host:port' if key.type == 'url' else 'a ' + key.type}, found {value!r}"
+    return None
+
+
+def declared_keys(resources: Mapping[str, Resource], root: Path) -> tuple[dict[str, tuple[ConfigKey, list[str]]],
+                                                                         list[Problem]]:
+    """Every key some resource reads: its type and its readers; conflicting types are problems."""
+    keys: dict[str, tuple[ConfigKey, list[str]]] = {}
+    problems: list[Problem] = []
+    for name in sorted(resources):
+        for key in resources[name].config:
+            if key.name not in keys:
+                keys[key.name] = (key, [name])
+                continue
+            first, readers = keys[key.name]
+            if first.type != key.type:
+                source = resources[name].source
+                line = load_yaml(source, display_path(source, root)).line_of(("config", key.name))
+                problems.append(Problem(display_path(source, root), f"key '{key.name}' is declared as {key.type} "
+                                        f"here and as {first.type} by '{readers[0]}'", line=line, resource=name,
+                                        key_path=f"config.{key.name}", hint="use one type for a key everywhere"))
+            readers.append(name)
+    return keys, problems
+
+
+def load_environments(root: Path, resources: Mapping[str, Resource]) -> list[Environment]:
+    """Read and check every environment; raises InputError with every gap at once."""
+    keys, problems = declared_keys(resources, root)
+    folder = root / ENVIRONMENTS
+    environments: list[Environment] = []
+    for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:
+        display = display_path(path, root)
+        try:
+            document = load_yaml(path, display)
+        except InputError as err:
+            problems.extend(err.problems)
+            continue
+        found = check_schema(document, "environment.schema.json")
+        if found:
+            problems.extend(found)
+            continue
+        values: dict[str, Any] = document.data.get("values") or {}
+        env_name = path.stem
+        for key_name in sorted(keys):
+            key, readers = keys[key_name]
+            if key_name not in values:
+                problems.append(Problem(display, f"missing key '{key_name}' ({key.type}), read by "
+                                        f"{', '.join(readers)}", line=document.line_of(("values",)),
+                                        key_path="values", hint=f"add '{key_name}:' for environment '{env_name}'"))
+                continue
+            wrong = _type_problem(key, values[key_name])
+            if wrong:
+                problems.append(Problem(display, wrong, line=document.line_of(("values", key_name)),
+                                        key_path=f"values.{key_name}", resource=readers[0]))
+        for key_name in sorted(set(values) - set(keys)):
+            problems.append(Problem(display, f"unknown key '{key_name}': no resource reads it",
+                                    line=document.line_of(("values", key_name)), key_path=f"values.{key_name}",
+                                    hint=_suggest(key_name, keys) or "remove it, or declare it under config: "
+                                    "in the resource.yaml that reads it"))
+        environments.append(Environment(env_name, path, values))
+    if problems:
+        raise InputError(problems)
+    if keys and not environments:
+        raise InputError([Problem(display_path(folder, root), "no environment configuration, but resources read "
+                                  f"{len(keys)} keys", hint="add configs/environments/<env>.yaml")])
+    return environments
+
+
+def runtime_environment(environment: Environment, resource: Resource,
+                        secrets_dir: str = "/run/secrets") -> dict[str, str]:
+    """The variables a deployer passes to `resource` in `environment`: CALVIN_<KEY>, or
+    CALVIN_<KEY>_FILE pointing at the mounted secret."""
+    variables: dict[str, str] = {}
+    for key in resource.config:
+        value = environment.values[key.name]
+        name = f"CALVIN_{key.name.upper()}"
+        if isinstance(value, dict):
+            variables[f"{name}_FILE"] = f"{secrets_dir}/{value['secret']}"
+        elif isinstance(value, list):
+            variables[name] = ",".join(str(item) for item in value)
+        elif isinstance(value, bool):
+            variables[name] = "true" if value else "false"
+        else:
+            variables[name] = str(value)
+    return variables
