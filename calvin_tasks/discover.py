@@ -21,6 +21,14 @@ class RawResource:
 
 def discover(resources_dir: Path, root: Path) -> list[RawResource]:
     """Every resources/<name>/resource.yaml, sorted by name; all syntax errors at once."""
+    found, problems = scan(resources_dir, root)
+    if problems:
+        raise InputError(problems)
+    return found
+
+
+def scan(resources_dir: Path, root: Path) -> tuple[list[RawResource], list[Problem]]:
+    """The resources that parse, and the problems of those that do not."""
     if not resources_dir.is_dir():
         raise InputError([Problem(display_path(resources_dir, root), "no resources folder",
                                   hint="create resources/<name>/resource.yaml")])
@@ -37,6 +45,11 @@ def discover(resources_dir: Path, root: Path) -> list[RawResource]:
             found.append(RawResource(folder.name, folder, load_yaml(source, display, resource=folder.name)))
         except InputError as err:
             problems.extend(err.problems)
-    if problems:
-        raise InputError(problems)
-    return found
+    return found, problems
+
+
+def folder_names(resources_dir: Path) -> set[str]:
+    """Every resource folder's name, parsed or not: parents may be named before they parse."""
+    if not resources_dir.is_dir():
+        return set()
+    return {p.name for p in resources_dir.iterdir() if p.is_dir() and not p.name.startswith(".")}

@@ -71,8 +71,13 @@ class VersionNotBumped(StepFailed):
 
 def display_path(path: Path, root: Path | None = None) -> str:
     """A path as the user knows it: relative to the project root when inside it."""
+    import os
+
     base = root if root is not None else Path.cwd()
-    try:
-        return str(path.resolve().relative_to(base.resolve()))
-    except ValueError:
-        return str(path)
+    absolute = Path(os.path.abspath(path))  # not resolve(): a link is named by itself, not its target
+    for start in (Path(os.path.abspath(base)), base.resolve()):
+        try:
+            return str(absolute.relative_to(start))
+        except ValueError:
+            continue
+    return str(path)

@@ -32,6 +32,11 @@ class YamlDocument:
         while path:
             if path in self.lines:
                 return self.lines[path]
+            # the line table holds keys as written; a key YAML read as a number is looked up as text
+            text = tuple(part if isinstance(part, (int, str)) and not isinstance(part, bool) else str(part)
+                         for part in path)
+            if text in self.lines:
+                return self.lines[text]
             path = path[:-1]
         return self.lines.get((), 1)
 
@@ -57,6 +62,15 @@ def load_yaml(path: Path, display: str, *, resource: str | None = None) -> YamlD
         mark = err.problem_mark or err.context_mark
         line = mark.line + 1 if mark is not None else None
         reason = err.problem or err.context or "invalid YAML"
+        lines = text.splitlines()
+        if mark is not None and mark.line < len(lines) and "\t" in lines[mark.line][:mark.column + 1]:
+            reason += " (a tab: YAML indents with spaces only)"
+        opened = err.context_mark
+        if opened is not None and err.context and err.context.startswith("while parsing a flow") and (
+                line is None or opened.line + 1 != line):
+            # an unclosed bracket: the parser stops where it gives up; the user needs where it opened
+            reason += f" — the bracket opened at line {opened.line + 1} is not closed"
+            line = opened.line + 1
         raise InputError([Problem(display, f"YAML syntax error: {reason}", line=line, resource=resource,
                                   hint="fix the YAML syntax")]) from None
     except yaml.YAMLError as err:

@@ -56,9 +56,19 @@ def _step(function: Callable[..., Any], *args: Any) -> Callable[[], Any]:
             result = function(*args)
         except CalvinError as err:
             return TaskFailed(str(err))
+        except Exception as err:
+            if type(err).__module__.split(".")[0] not in ("docker", "requests", "urllib3"):
+                raise  # a bug in Calvin: keep its traceback
+            return TaskFailed(f"the Docker engine refused: {_engine_message(err)}")
         return result if result is not None else True
     action.__name__ = getattr(function, "__name__", "step")
     return action
+
+
+def _engine_message(err: Exception) -> str:
+    explanation = getattr(err, "explanation", None)
+    text = explanation.decode() if isinstance(explanation, bytes) else explanation
+    return str(text or err).strip().splitlines()[0][:500]
 
 
 def _uptodate(check: Callable[[], bool]) -> Callable[[], bool]:

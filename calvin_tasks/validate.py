@@ -17,8 +17,9 @@ from .errors import InputError, Problem, display_path
 from .model import TEST_FILE_PREFIX, BuildSpec, CheckSpec, ConfigKey, Resource
 from .source import KeyPath, YamlDocument, dotted, load_yaml
 
-NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9.-]*$")
+NAME_PATTERN = re.compile(r"^[a-z0-9]+(?:(?:\.|-+)[a-z0-9]+)*$")  # a valid Docker repository name part
 RESERVED_NAMES = frozenset({"build", "test", "release", "validate", "config", "plan", "list", "clean",
+                            "engine", "manifest", "resources",
                             "all", "help", "info", "run", "forget", "ignore", "auto", "dumpdb",
                             "strace", "tabcompletion", "reset-dep"})
 DEFAULT_TESTS = "tests.yaml"
@@ -68,7 +69,8 @@ def _explain(error: Any, document: YamlDocument, resource: str | None) -> Iterab
     elif kind == "enum":
         options = [str(option) for option in error.validator_value]
         suggestion = _suggest(str(error.instance), options) if isinstance(error.instance, str) else None
-        yield problem(f"'{error.instance}' is not one of: {', '.join(options)}", hint=suggestion or hint)
+        given = "no value" if error.instance is None else f"'{error.instance}'"
+        yield problem(f"{given} is not one of: {', '.join(options)}", hint=suggestion or hint)
     elif kind == "type":
         wanted = error.validator_value if isinstance(error.validator_value, list) else [error.validator_value]
         words = " or ".join(_SCHEMA_TYPES.get(w, w) for w in wanted)
@@ -97,7 +99,7 @@ def _suggest(word: str, options: Iterable[str]) -> str | None:
     return f"allowed: {', '.join(listed)}" if listed else None
 
 
-def validate(raw: list[RawResource], root: Path) -> dict[str, Resource]:
+def validate(raw: list[RawResource], root: Path, names: set[str] | None = None) -> dict[str, Resource]:
     """Schema and semantic checks for every resource; all problems reported at once."""
     problems: list[Problem] = []
     checked: list[tuple[RawResource, dict[str, Any]]] = []
@@ -106,7 +108,7 @@ def validate(raw: list[RawResource], root: Path) -> dict[str, Resource]:
         problems.extend(found)
         if not found:
             checked.append((item, item.document.data))
-    names = {item.name for item in raw}
+    names = (names or set()) | {item.name for item in raw}
     resources: dict[str, Resource] = {}
     for item, data in checked:
         resource = _to_resource(item, data)
@@ -127,7 +129,7 @@ def _check_name(item: RawResource) -> list[Problem]:
     doc = item.document
     if not NAME_PATTERN.match(item.name):
         return [Problem(doc.display, f"the folder name '{item.name}' is not a valid resource name", line=1,
-                        resource=item.name, hint="use lower-case letters, digits, '-' and '.'")]
+                        resource=item.name, hint="use lower-case letters and digits, separated by '-' or '.'")]
     if item.name in RESERVED_NAMES:
         return [Problem(doc.display, f"'{item.name}' is reserved for Calvin's own tasks", line=1,
                         resource=item.name, hint="rename the folder")]
@@ -189,7 +191,10 @@ def _semantic(resource: Resource, doc: YamlDocument, names: set[str], root: Path
                 problem(("build", key), f"build.{key} belongs to the rootfs builder",
                         "remove it, or set builder: rootfs")
         problems.extend(_check_dockerfile(resource, doc, names, root))
-    if resource.tests is not None and not resource.tests.is_file():
+    if resource.tests is not None and not _inside(resource.tests, resource.folder):
+        problem(("tests",), f"the tests file '{doc.data.get('tests')}' is outside the resource folder",
+                "keep the smoke tests inside resources/<name>/")
+    elif resource.tests is not None and not resource.tests.is_file():
         problem(("tests",), f"the tests file '{doc.data.get('tests')}' does not exist",
                 "create it, or remove the tests key")
     problems.extend(_check_links(resource, root))
@@ -218,17 +223,27 @@ def _check_links(resource: Resource, root: Path) -> list[Problem]:
         for entry in dirs + files:
             path = Path(current) / entry
             if path.is_symlink() and not _inside(path, folder):
-                problems.append(Problem(display_path(path.absolute(), root),
-                                        f"link leaves the resource folder (points to {os.readlink(path)})",
+                loops = _loops(path)
+                what = "link loops" if loops else "link leaves the resource folder"
+                problems.append(Problem(display_path(path, root),
+                                        f"{what} (points to {os.readlink(path)})",
                                         resource=resource.name,
                                         hint="copy the file into the folder instead of linking to it"))
     return problems
 
 
+def _loops(path: Path) -> bool:
+    try:
+        path.resolve(strict=False)
+    except RuntimeError:
+        return True
+    return False
+
+
 def _inside(path: Path, folder: Path) -> bool:
     try:
         path.resolve().relative_to(folder.resolve())
-    except ValueError:
+    except (ValueError, RuntimeError, OSError):  # outside, or a link loop
         return False
     return True
 
