@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help setup engine tools registry build release test test-unit list
+.PHONY: help setup engine tools registry build release test test-unit typecheck list
 
 help:
 	@echo "make build   set everything up, then run doit (validate, build, test, release)"
@@ -43,8 +43,11 @@ release: setup engine tools registry
 list: setup
 	$(BIN)/doit list
 
-test: setup engine tools
+test: setup engine tools typecheck
 	$(BIN)/pytest
+
+typecheck: setup
+	$(BIN)/mypy
 
 test-unit: setup
 	$(BIN)/pytest -m "not engine"

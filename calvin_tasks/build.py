@@ -46,9 +46,9 @@ class DockerBuilder:
         labels = " ".join(f"{_quoted(key)}={_quoted(value)}" for key, value in sorted(job.labels.items()))
         dockerfile += f"\nLABEL {labels}\n".encode()
         with tempfile.SpooledTemporaryFile(max_size=64 * 1024 * 1024) as context:
-            write_tar(resource, entries, context, {resource.build.dockerfile: dockerfile})  # type: ignore[arg-type]
+            write_tar(resource, entries, context, {resource.build.dockerfile: dockerfile})
             context.seek(0)
-            return engine.build(context=context, dockerfile=resource.build.dockerfile,  # type: ignore[arg-type]
+            return engine.build(context=context, dockerfile=resource.build.dockerfile,
                                 reference=f"{job.repository}:{job.tag}", buildargs=args, labels={},
                                 network=job.network, output=_quiet(job.output))
 

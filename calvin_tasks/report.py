@@ -6,7 +6,7 @@ import threading
 import time
 from typing import Any, TextIO
 
-from doit.reporter import ConsoleReporter
+from doit.reporter import ConsoleReporter  # type: ignore[import-untyped]
 
 _print_lock = threading.Lock()
 
@@ -50,7 +50,7 @@ class CalvinReporter(ConsoleReporter):  # type: ignore[misc]
             self.write(f"-- {task.title()} (up to date)\n")
 
     def add_failure(self, task: Any, fail: Any) -> None:
-        from doit.exceptions import UnmetDependency
+        from doit.exceptions import UnmetDependency  # type: ignore[import-untyped]
 
         if not fail.report:
             return

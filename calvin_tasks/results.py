@@ -62,8 +62,7 @@ def write_reports(settings: Settings, name: str, image: str, fingerprints: Finge
             failure = ET.SubElement(case, "failure", message=result.message)
             failure.text = result.log or result.message
     junit_path = reports_dir(settings) / f"{name}.junit.xml"
-    _write_atomic(junit_path, ET.tostring(ET.ElementTree(ET.Element("testsuites")).getroot(), encoding="unicode")
-                  if not results else ET.tostring(_wrap(suite), encoding="unicode"))
+    _write_atomic(junit_path, ET.tostring(_wrap(suite), encoding="unicode"))
     return json_path, junit_path
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Mapping
 
 from .errors import InputError, Problem
 from .model import Settings
@@ -21,7 +21,7 @@ def load_settings(root: Path, environ: Mapping[str, str] | None = None) -> Setti
     CALVIN_BUILD_NETWORK and CALVIN_OUTPUT."""
     env = os.environ if environ is None else environ
     path = root / PIPELINE_FILE
-    data: dict = {}
+    data: dict[str, Any] = {}
     if path.is_file():
         document = load_yaml(path, PIPELINE_FILE.as_posix())
         problems = check_schema(document, "pipeline.schema.json") if document.data is not None else []

@@ -62,8 +62,8 @@ def load_yaml(path: Path, display: str, *, resource: str | None = None) -> YamlD
         mark = err.problem_mark or err.context_mark
         line = mark.line + 1 if mark is not None else None
         reason = err.problem or err.context or "invalid YAML"
-        lines = text.splitlines()
-        if mark is not None and mark.line < len(lines) and "\t" in lines[mark.line][:mark.column + 1]:
+        rows = text.splitlines()
+        if mark is not None and mark.line < len(rows) and "\t" in rows[mark.line][:mark.column + 1]:
             reason += " (a tab: YAML indents with spaces only)"
         opened = err.context_mark
         if opened is not None and err.context and err.context.startswith("while parsing a flow") and (

@@ -7,11 +7,11 @@
 from __future__ import annotations
 
 import time
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from doit.exceptions import InvalidDodoFile, TaskFailed
+from doit.exceptions import InvalidDodoFile, TaskFailed  # type: ignore[import-untyped]
 
 from . import build as building
 from . import release, results, smoke
@@ -153,7 +153,7 @@ def task_build() -> Iterator[dict[str, Any]]:
             "name": name,
             "actions": [_step(_build, run, name)],
             "task_dep": deps,
-            "uptodate": [_uptodate(lambda name=name: _built(run, name))],
+            "uptodate": [_uptodate(partial(_built, run, name))],
             "doc": f"build {name} ({run.project.fingerprints[name].content_tag})",
         }
 
@@ -190,7 +190,7 @@ def task_test() -> Iterator[dict[str, Any]]:
             "name": name,
             "actions": [_step(_test, run, name)],
             "task_dep": [f"build:{name}"],
-            "uptodate": [_uptodate(lambda name=name: _tested(run, name))],
+            "uptodate": [_uptodate(partial(_tested, run, name))],
             "doc": f"smoke-test {name} ({len(run.project.resources[name].checks)} checks)",
         }
 
@@ -210,7 +210,7 @@ def task_release() -> Iterator[dict[str, Any]]:
             "name": name,
             "actions": [_step(_release, run, name)],
             "task_dep": [f"test:{name}"] + ([f"release:{resource.base}"] if resource.base else []),
-            "uptodate": [_uptodate(lambda name=name: release.is_released(run.project, run.store, name))],
+            "uptodate": [_uptodate(partial(release.is_released, run.project, run.store, name))],
             "doc": f"release {resource.repository(run.project.settings.namespace)}:{resource.version}",
         }
 

@@ -73,7 +73,7 @@ def _explain(error: Any, document: YamlDocument, resource: str | None) -> Iterab
         yield problem(f"{given} is not one of: {', '.join(options)}", hint=suggestion or hint)
     elif kind == "type":
         wanted = error.validator_value if isinstance(error.validator_value, list) else [error.validator_value]
-        words = " or ".join(_SCHEMA_TYPES.get(w, w) for w in wanted)
+        words = " or ".join(_SCHEMA_TYPES.get(str(w), str(w)) for w in wanted)
         got = _YAML_TYPES.get(type(error.instance), type(error.instance).__name__)
         yield problem(f"expected {words}, found {got}")
     elif kind == "pattern":
@@ -139,9 +139,8 @@ def _check_name(item: RawResource) -> list[Problem]:
 def _to_resource(item: RawResource, data: dict[str, Any]) -> Resource:
     build = data.get("build") or {}
     tests_name = data.get("tests")
-    tests: Path | None = item.folder / tests_name if tests_name else item.folder / DEFAULT_TESTS
-    if not tests_name and not tests.is_file():
-        tests = None
+    default = item.folder / DEFAULT_TESTS
+    tests: Path | None = item.folder / tests_name if tests_name else (default if default.is_file() else None)
     spec = BuildSpec(
         builder=build.get("builder", "docker"),
         dockerfile=build.get("dockerfile", "Dockerfile"),
