@@ -9,6 +9,7 @@ import hashlib
 import io
 import os
 import re
+import stat
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -138,7 +139,8 @@ def _entry(full: Path, rel: str) -> Entry:
     if full.is_dir():
         return Entry(rel, "dir")
     digest = hashlib.sha256(full.read_bytes()).hexdigest()
-    return Entry(rel, "file", executable=os.access(full, os.X_OK), digest=digest)
+    # the owner's x bit, as git keeps it: not os.access, which depends on who reads the file
+    return Entry(rel, "file", executable=bool(full.stat().st_mode & stat.S_IXUSR), digest=digest)
 
 
 def write_tar(resource: Resource, entries: list[Entry], out: IO[bytes],

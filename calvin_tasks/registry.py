@@ -76,10 +76,11 @@ class Registry:
             if digest in self._configs:
                 return self._configs[digest]
         status, _, body = self._get(f"/v2/{repository}/blobs/{digest}")
-        labels: Mapping[str, str] = {}
-        if status == 200:
-            config: dict[str, Any] = json.loads(body)
-            labels = (config.get("config") or {}).get("Labels") or {}
+        if status != 200:
+            raise RegistryUnavailable(f"the registry at {self.address} answered {status} for the config "
+                                      f"{digest[:19]} of {repository}; try again, or check the registry's log")
+        config: dict[str, Any] = json.loads(body)
+        labels: Mapping[str, str] = (config.get("config") or {}).get("Labels") or {}
         with self._lock:
             self._configs[digest] = labels
         return labels
