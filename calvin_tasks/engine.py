@@ -5,8 +5,12 @@ error: the engine reports failures inside the stream, not as exceptions.
 """
 from __future__ import annotations
 
+import http.client
+import json
 import os
+import socket
 import threading
+import urllib.parse
 from dataclasses import dataclass, field
 from typing import IO, Any, Callable, Iterable, Iterator, Mapping
 
@@ -59,9 +63,22 @@ class Engine:
                 self._index = index
         return index.get(reference)
 
+    def ping(self) -> None:
+        """Check the engine answers; on a local socket without loading the Docker SDK (a no-op run
+        never needs it)."""
+        if _socket_path() is not None and self._client is None:
+            _socket_get("/_ping")
+        else:
+            self.api  # noqa: B018 - connecting is the check
+
     def _list(self) -> dict[str, ImageInfo]:
         index: dict[str, ImageInfo] = {}
-        for image in self.api.images(filters={"label": LABEL_FINGERPRINT}):
+        if _socket_path() is not None and self._client is None:
+            query = urllib.parse.urlencode({"filters": json.dumps({"label": [LABEL_FINGERPRINT]})})
+            images = json.loads(_socket_get(f"/images/json?{query}"))
+        else:
+            images = self.api.images(filters={"label": LABEL_FINGERPRINT})
+        for image in images:
             info = ImageInfo(image["Id"], tuple(image.get("RepoTags") or ()), image.get("Labels") or {})
             for tag in info.tags:
                 index[tag] = info
@@ -338,6 +355,46 @@ def _first_member(stream: Iterable[bytes], limit: int) -> PathInfo | None:
         handle = tar.extractfile(member)
         content = handle.read(limit) if handle else b""
     return PathInfo(kind, member.mode & 0o7777, member.uid, member.gid, content, member.linkname)
+
+
+def _socket_path() -> str | None:
+    """The engine's unix socket, when that is how we reach it."""
+    host = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    return host[len("unix://"):] if host.startswith("unix://") else None
+
+
+class _UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path: str, timeout: float) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self.socket_path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        sock.connect(self.socket_path)
+        self.sock = sock
+
+
+def _socket_get(path: str) -> bytes:
+    """GET from the engine's API on its unix socket: the cheap read the no-op path needs."""
+    socket_path = _socket_path()
+    assert socket_path is not None
+    connection = _UnixConnection(socket_path, timeout=30)
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        body = response.read()
+    except OSError as err:
+        reason = {FileNotFoundError: "no engine socket", ConnectionRefusedError: "connection refused",
+                  PermissionError: "permission denied on the socket"}.get(type(err), str(err))
+        raise EngineUnavailable(
+            f"cannot reach the Docker engine at {engine_address()}: {reason} — start it "
+            "(`make engine` installs and starts one), or point DOCKER_HOST at a running engine") from None
+    finally:
+        connection.close()
+    if response.status != 200:
+        raise EngineUnavailable(f"the Docker engine at {engine_address()} answered {response.status} to GET {path}")
+    return body
 
 
 def _connect() -> Any:
