@@ -138,8 +138,10 @@ def tested_in_store(project: Project, store: ReleaseStore, name: str) -> bool:
 
 
 def is_released(project: Project, store: ReleaseStore, name: str) -> bool:
+    """<name>:<version> holds this fingerprint, and the store marks it tested with these tests."""
     released = store.released(name, project.resources[name].version)
-    return released is not None and released.fingerprint == project.fingerprints[name].build
+    return (released is not None and released.fingerprint == project.fingerprints[name].build
+            and tested_in_store(project, store, name))
 
 
 def release_resource(project: Project, engine: Engine, store: ReleaseStore, name: str, output: Output) -> Released:
@@ -153,8 +155,14 @@ def release_resource(project: Project, engine: Engine, store: ReleaseStore, name
             f"version not bumped: {existing.reference} is released with fingerprint "
             f"{(existing.fingerprint or 'unknown')[:24]}, but '{name}' now has fingerprint {fingerprint[:24]} — "
             f"bump version in {display_path(resource.source)}:{line}; nothing of '{name}' was released")
+    marks = [content_tag(fingerprint), tested_tag(project.fingerprints[name].test)]
+    tags = [tag for tag in marks if not store.has(name, tag, fingerprint)]
+    if existing is None:
+        tags.append(resource.version)  # last: a version tag only ever names a complete release
+    if not tags:
+        output(f"{existing.reference if existing else name} is released and marked tested")
+        return existing or Released(name, fingerprint)
     image = ensure_local(project, engine, store, name, output)
-    tags = [content_tag(fingerprint), tested_tag(project.fingerprints[name].test), resource.version]
     digest = store.publish(name, image, tags, output)
     after = store.released(name, resource.version)
     if after is None or after.fingerprint != fingerprint:

@@ -24,7 +24,7 @@ from .report import CalvinReporter, prefixed, say
 
 # `doit` alone validates, builds, tests and releases everything, then writes the manifest.
 # (doit reads default_tasks from DOIT_CONFIG only; the rest of its settings is in pyproject.toml.)
-DOIT_CONFIG = {"reporter": CalvinReporter, "default_tasks": ["manifest"]}
+DOIT_CONFIG = {"reporter": CalvinReporter, "default_tasks": ["release", "manifest"]}
 
 __all__ = ["DOIT_CONFIG", "task_config", "task_plan", "task_engine", "task_build", "task_test", "task_release", "task_manifest",
            "task_resources"]
@@ -226,10 +226,17 @@ def _manifest(run: Run) -> None:
 
 
 def task_manifest() -> dict[str, Any]:
-    """Write the release manifest of this run: per resource version, fingerprint, image, digest, tests."""
+    """Write the release manifest of this run: per resource version, fingerprint, image, digest, tests.
+
+    It is written in the task's teardown, which doit runs once every other task has finished,
+    failed or not: a run where one release fails still records what it did release."""
     run = current()
-    return {"actions": [_step(_manifest, run)], "task_dep": ["release"], "verbosity": 2,
-            "doc": "write out/releases/<time>.json and latest.json"}
+    return {"actions": [_noop], "teardown": [_step(_manifest, run)], "verbosity": 2,
+            "doc": "write out/releases/<time>.json and latest.json when the run ends"}
+
+
+def _noop() -> bool:
+    return True
 
 
 def task_resources() -> Iterator[dict[str, Any]]:

@@ -63,7 +63,6 @@ def namespace(docker_client: Any) -> Iterator[str]:
     name = f"calvin-test-{secrets.token_hex(4)}"
     yield name
     remove_namespace(docker_client, name)
-    docker_client.images.prune(filters={"dangling": True})
 
 
 # -- a real Docker Distribution registry, run as a host process --------------------------------
