@@ -81,9 +81,11 @@ def _quiet(output: Output) -> Output:
 
 
 def _quoted(value: str) -> str:
-    import json
+    """A Dockerfile LABEL word: double-quoted, with the characters the Dockerfile parser
+    treats specially escaped ($ would be substituted), on one line."""
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$")
+    return '"' + " ".join(escaped.splitlines()) + '"'
 
-    return json.dumps(value)
 
 
 def _image_changes(image: Mapping[str, object]) -> list[str]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 import xml.etree.ElementTree as ET
 from dataclasses import asdict
@@ -56,14 +57,22 @@ def write_reports(settings: Settings, name: str, image: str, fingerprints: Finge
     suite = ET.Element("testsuite", name=f"calvin.{name}", tests=str(len(results)), failures=str(len(failed)),
                        errors="0", time=f"{sum(r.seconds for r in results):.3f}")
     for result in results:
-        case = ET.SubElement(suite, "testcase", classname=f"{name}.{result.kind}", name=result.name,
+        case = ET.SubElement(suite, "testcase", classname=f"{name}.{result.kind}", name=_xml_text(result.name),
                              time=f"{result.seconds:.3f}")
         if not result.passed:
-            failure = ET.SubElement(case, "failure", message=result.message)
-            failure.text = result.log or result.message
+            failure = ET.SubElement(case, "failure", message=_xml_text(result.message))
+            failure.text = _xml_text(result.log or result.message)
     junit_path = reports_dir(settings) / f"{name}.junit.xml"
     _write_atomic(junit_path, ET.tostring(_wrap(suite), encoding="unicode"))
     return json_path, junit_path
+
+
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def _xml_text(text: str) -> str:
+    """Text XML 1.0 can hold: container logs bring colour codes and other control characters."""
+    return _NOT_XML.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 def _wrap(suite: ET.Element) -> ET.Element:

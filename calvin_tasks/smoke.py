@@ -175,10 +175,13 @@ class ServiceCheck:
                 if not ok:
                     wrong.append(why)
             for command in spec.get("commands") or []:
+                limit = float(command.get("timeout", ctx.timeout))
                 outcome = ctx.engine.exec(service.container, command=list(command["run"]),
-                                          env=_env(command.get("env")), user=command.get("user"),
-                                          timeout=float(command.get("timeout", ctx.timeout)))
-                wrong += [f"{command['name']}: {w}" for w in _expect_output(command, outcome)]
+                                          env=_env(command.get("env")), user=command.get("user"), timeout=limit)
+                found = _expect_output(command, outcome)
+                if outcome.timed_out:
+                    found = [f"timed out after {limit:g} s (the container was killed)"]
+                wrong += [f"{command['name']}: {w}" for w in found]
             if wrong:
                 return False, "; ".join(wrong), ctx.engine.logs(service.container)
             return True, "", ""
@@ -195,10 +198,11 @@ class ServiceCheck:
             if not running:
                 return False, f"the service exited with status {code} before answering on port {spec['port']}"
             if host_port:
+                left = max(0.1, deadline - time.monotonic())
                 if "http" in spec:
-                    ok, last = _http_once(host_port, spec["http"])
+                    ok, last = _http_once(host_port, spec["http"], timeout=min(5.0, left))
                 else:
-                    ok, last = _listening(host_port)
+                    ok, last = _listening(host_port, timeout=min(1.0, left))
                 if ok:
                     return True, ""
             if time.monotonic() + delay > deadline:
@@ -207,12 +211,12 @@ class ServiceCheck:
             delay = min(delay * 2, 1.0)
 
 
-def _listening(host_port: int) -> tuple[bool, str]:
+def _listening(host_port: int, timeout: float = 1.0) -> tuple[bool, str]:
     """Whether the service accepts on its port. The engine's proxy accepts for it, then hangs up
     when nothing listens behind it: an open connection with no immediate hang-up means listening."""
     try:
-        with socket.create_connection(("127.0.0.1", host_port), timeout=1.0) as sock:
-            sock.settimeout(0.3)
+        with socket.create_connection(("127.0.0.1", host_port), timeout=timeout) as sock:
+            sock.settimeout(min(0.3, timeout))
             try:
                 data = sock.recv(1)
             except socket.timeout:
@@ -222,11 +226,11 @@ def _listening(host_port: int) -> tuple[bool, str]:
         return False, f"cannot connect: {err}"
 
 
-def _http_once(host_port: int, spec: Mapping[str, Any]) -> tuple[bool, str]:
+def _http_once(host_port: int, spec: Mapping[str, Any], timeout: float = 5.0) -> tuple[bool, str]:
     path = spec.get("path", "/")
     url = f"http://127.0.0.1:{host_port}{path}"
     try:
-        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - loopback only
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - loopback only
             status, body = response.status, response.read(1024 * 1024).decode("utf-8", "replace")
     except urllib.error.HTTPError as err:
         status, body = err.code, err.read(1024 * 1024).decode("utf-8", "replace")

@@ -300,6 +300,8 @@ def load_checks(resource: Resource, root: Path) -> tuple[tuple[CheckSpec, ...], 
 def _regexes(value: Any, path: KeyPath) -> Iterable[tuple[KeyPath, str]]:
     if isinstance(value, dict):
         for key, item in value.items():
+            if key in ("env", "labels"):
+                continue  # values there are data, whatever their key is called
             if key in _REGEX_KEYS and isinstance(item, str):
                 yield path + (key,), item
             else:
