@@ -2,7 +2,7 @@
 
 No file times, owners or absolute paths go in: only paths inside the resource
 folder, the executable bit, contents, the parsed build settings and the parent's
-fingerprint.
+content fingerprint; the build fingerprint adds the version the image is labelled with.
 """
 from __future__ import annotations
 
@@ -36,9 +36,10 @@ def fingerprint_all(resources: Mapping[str, Resource], order: tuple[str, ...]) -
     for name in order:
         resource = resources[name]
         build_entries, test_entries = walk(resource)
-        parent = result[resource.base].build if resource.base else None
-        build = _digest({"format": BUILD_FORMAT, "name": name, "build": resource.build.settings(),
-                         "files": _files(build_entries), "parent": parent})
+        parent = result[resource.base].content if resource.base else None
+        content = _digest({"format": BUILD_FORMAT, "name": name, "build": resource.build.settings(),
+                           "files": _files(build_entries), "parent": parent})
+        build = _digest({"format": BUILD_FORMAT, "content": content, "version": resource.version})
         test = _digest({"format": TEST_FORMAT, "files": _files(test_entries)})
-        result[name] = Fingerprints(build=build, test=test)
+        result[name] = Fingerprints(build=build, test=test, content=content)
     return result

@@ -91,10 +91,17 @@ class Settings:
 
 @dataclass(frozen=True)
 class Fingerprints:
-    """A resource's build fingerprint (its image) and test fingerprint (its smoke tests)."""
+    """A resource's fingerprints.
+
+    content: what goes into the image's file system — files, build settings, the parent's content;
+    build:   the image itself: its content and the version it is labelled with (the content tag);
+    test:    its smoke tests.
+    Children build on their parent's content, so a version-only bump of a parent rebuilds just
+    the parent (from the layer cache), to carry the right version label."""
 
     build: str
     test: str
+    content: str = ""
 
     @property
     def content_tag(self) -> str:
