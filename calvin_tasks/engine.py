@@ -6,7 +6,9 @@ error: the engine reports failures inside the stream, not as exceptions.
 from __future__ import annotations
 
 import http.client
+import io
 import json
+import tarfile
 import os
 import socket
 import threading
@@ -332,29 +334,52 @@ class Service:
     host_port: int
 
 
-def _first_member(stream: Iterable[bytes], limit: int) -> PathInfo | None:
-    import io
-    import tarfile
+class _ChunkReader(io.RawIOBase):
+    """A file over the engine's stream of chunks, read as it arrives."""
 
-    buffer = io.BytesIO()
-    for chunk in stream:
-        buffer.write(chunk)
-        if buffer.tell() > limit + 1024 * 1024:
-            break
-    buffer.seek(0)
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self._chunks = iter(chunks)
+        self._pending = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._pending:
+            try:
+                self._pending = next(self._chunks)
+            except StopIteration:
+                return 0
+        size = min(len(buffer), len(self._pending))
+        buffer[:size] = self._pending[:size]
+        self._pending = self._pending[size:]
+        return size
+
+    def drain(self) -> None:
+        """Read the rest: the engine's connection is only free once its answer is consumed."""
+        for _ in self._chunks:
+            pass
+
+
+def _first_member(stream: Iterable[bytes], limit: int) -> PathInfo | None:
+    reader = _ChunkReader(stream)
     try:
-        tar = tarfile.open(fileobj=buffer, mode="r|")
-        member = next(iter(tar), None)
-    except tarfile.TarError:
-        return None
-    if member is None:
-        return None
-    kind = "file" if member.isfile() else "directory" if member.isdir() else "symlink" if member.issym() else "other"
-    content = b""
-    if member.isfile():
-        handle = tar.extractfile(member)
-        content = handle.read(limit) if handle else b""
-    return PathInfo(kind, member.mode & 0o7777, member.uid, member.gid, content, member.linkname)
+        try:
+            tar = tarfile.open(fileobj=io.BufferedReader(reader), mode="r|")
+            member = next(iter(tar), None)
+        except tarfile.TarError:
+            return None
+        if member is None:
+            return None
+        kind = ("file" if member.isfile() else "directory" if member.isdir()
+                else "symlink" if member.issym() else "other")
+        content = b""
+        if member.isfile():
+            handle = tar.extractfile(member)
+            content = handle.read(limit) if handle else b""
+        return PathInfo(kind, member.mode & 0o7777, member.uid, member.gid, content, member.linkname)
+    finally:
+        reader.drain()
 
 
 def _socket_path() -> str | None:

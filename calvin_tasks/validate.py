@@ -85,8 +85,11 @@ def _explain(error: Any, document: YamlDocument, resource: str | None) -> Iterab
     elif kind in ("minLength", "minItems", "minProperties"):
         yield problem("must not be empty")
     elif kind in ("oneOf", "anyOf") and error.context:
-        best = min(error.context, key=lambda e: len(list(e.absolute_path)))
-        yield from _explain(best, document, resource)
+        from jsonschema.exceptions import best_match
+
+        # the branch whose type fits the value says what is wrong with it
+        fitting = [e for e in error.context if e.validator != "type"] or list(error.context)
+        yield from _explain(best_match(fitting), document, resource)
     else:
         yield problem(error.message)
 
