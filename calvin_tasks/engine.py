@@ -45,7 +45,8 @@ class Engine:
     def __init__(self, client: Any = None) -> None:
         self._client = client
         self._lock = threading.Lock()
-        self._index: dict[str, ImageInfo] | None = None
+        self._known: dict[str, ImageInfo | None] = {}
+        self._local = threading.local()
 
     @property
     def api(self) -> Any:
@@ -56,14 +57,32 @@ class Engine:
 
     # -- what exists -------------------------------------------------------------------------
     def find(self, reference: str) -> ImageInfo | None:
-        """The Calvin image tagged `reference` (repository:tag), from one listing per run."""
+        """The image tagged `reference` (repository:tag), asked once per run.
+
+        One inspect answers for every tag of that image: a resource's content tag also tells
+        whether its version tag and tested mark point to the same image."""
         with self._lock:
-            index = self._index
-        if index is None:
-            index = self._list()
-            with self._lock:
-                self._index = index
-        return index.get(reference)
+            if reference in self._known:
+                return self._known[reference]
+        info = self._inspect_cheaply(reference)
+        self._remember(reference, info)
+        return info
+
+    def _inspect_cheaply(self, reference: str) -> ImageInfo | None:
+        if _socket_path() is None or self._client is not None:
+            return self.inspect(reference)
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = self._local.connection = _UnixConnection(_socket_path() or "", timeout=30)
+        status, body = _socket_request(connection, f"/images/{urllib.parse.quote(reference, safe='/:@')}/json")
+        if status == 404:
+            return None
+        if status != 200:
+            raise EngineUnavailable(f"the Docker engine at {engine_address()} answered {status} "
+                                    f"to inspecting {reference}")
+        data = json.loads(body)
+        config = data.get("Config") or {}
+        return ImageInfo(data["Id"], tuple(data.get("RepoTags") or ()), config.get("Labels") or {})
 
     def ping(self) -> None:
         """Check the engine answers; on a local socket without loading the Docker SDK (a no-op run
@@ -72,19 +91,6 @@ class Engine:
             _socket_get("/_ping")
         else:
             self.api  # noqa: B018 - connecting is the check
-
-    def _list(self) -> dict[str, ImageInfo]:
-        index: dict[str, ImageInfo] = {}
-        if _socket_path() is not None and self._client is None:
-            query = urllib.parse.urlencode({"filters": json.dumps({"label": [LABEL_FINGERPRINT]})})
-            images = json.loads(_socket_get(f"/images/json?{query}"))
-        else:
-            images = self.api.images(filters={"label": LABEL_FINGERPRINT})
-        for image in images:
-            info = ImageInfo(image["Id"], tuple(image.get("RepoTags") or ()), image.get("Labels") or {})
-            for tag in info.tags:
-                index[tag] = info
-        return index
 
     def inspect(self, reference: str) -> ImageInfo | None:
         import docker.errors
@@ -99,10 +105,12 @@ class Engine:
     def inspect_raw(self, reference: str) -> dict[str, Any]:
         return dict(self.api.inspect_image(reference))
 
-    def _remember(self, reference: str, info: ImageInfo) -> None:
+    def _remember(self, reference: str, info: ImageInfo | None) -> None:
         with self._lock:
-            if self._index is not None:
-                self._index[reference] = info
+            self._known[reference] = info
+            if info is not None:
+                for tag in info.tags:
+                    self._known[tag] = info
 
     # -- making images -----------------------------------------------------------------------
     def build(self, *, context: IO[bytes], dockerfile: str, reference: str, buildargs: Mapping[str, str],
@@ -398,6 +406,21 @@ class _UnixConnection(http.client.HTTPConnection):
         sock.settimeout(self.timeout)
         sock.connect(self.socket_path)
         self.sock = sock
+
+
+def _socket_request(connection: http.client.HTTPConnection, path: str) -> tuple[int, bytes]:
+    """GET on a kept-alive connection to the engine's socket."""
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        return response.status, response.read()
+    except OSError as err:
+        connection.close()
+        reason = {FileNotFoundError: "no engine socket", ConnectionRefusedError: "connection refused",
+                  PermissionError: "permission denied on the socket"}.get(type(err), str(err))
+        raise EngineUnavailable(
+            f"cannot reach the Docker engine at {engine_address()}: {reason} — start it "
+            "(`make engine` installs and starts one), or point DOCKER_HOST at a running engine") from None
 
 
 def _socket_get(path: str) -> bytes:

@@ -11,12 +11,15 @@ from .fingerprint import fingerprint_all
 from .graph import build_order
 from .model import Project
 from .settings import load_settings
-from .validate import validate
+from .validate import schema_cache, validate
+
+SCHEMA_CACHE = Path(".calvin") / "schema-ok"
 
 
 def load_project(root: Path) -> Project:
     """Everything checked before anything is built; raises InputError with every problem."""
     problems: list[Problem] = []
+    schema_cache.open(root / SCHEMA_CACHE)
     try:
         settings = load_settings(root)
     except InputError as err:
@@ -32,5 +35,6 @@ def load_project(root: Path) -> Project:
         raise InputError(problems)
     order = build_order(resources, root)
     environments = load_environments(root, resources)
+    schema_cache.save()
     return Project(settings=settings, resources=resources, order=order,
                    fingerprints=fingerprint_all(resources, order), environments=tuple(environments))

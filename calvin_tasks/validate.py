@@ -30,11 +30,55 @@ _SCHEMA_TYPES = {"object": "a mapping", "array": "a list", "string": "a string",
 
 
 @cache
+def _schema_text(schema_name: str) -> str:
+    return package_files.files("calvin_tasks").joinpath("schema", schema_name).read_text(encoding="utf-8")
+
+
+@cache
 def _validator(schema_name: str) -> Any:
     from jsonschema import Draft202012Validator
 
-    text = package_files.files("calvin_tasks").joinpath("schema", schema_name).read_text(encoding="utf-8")
-    return Draft202012Validator(json.loads(text))
+    return Draft202012Validator(json.loads(_schema_text(schema_name)))
+
+
+class SchemaCache:
+    """Digests of (schema, document) pairs that passed, kept between runs: a no-op run does not
+    even load jsonschema. A document or schema that changes has a new digest and is checked."""
+
+    def __init__(self) -> None:
+        self.path: Path | None = None
+        self.known: set[str] = set()
+        self.added: set[str] = set()
+
+    def open(self, path: Path) -> None:
+        self.path, self.added = path, set()
+        try:
+            self.known = set(path.read_text().split())
+        except OSError:
+            self.known = set()
+
+    def key(self, schema_name: str, data: Any) -> str | None:
+        import hashlib
+
+        try:
+            text = json.dumps(data, sort_keys=True, separators=(",", ":"))
+        except (TypeError, ValueError):
+            return None  # YAML dates and the like: always checked
+        return hashlib.sha256(f"{_schema_text(schema_name)}\0{text}".encode()).hexdigest()
+
+    def save(self) -> None:
+        if self.path is None or not self.added:
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}")
+            temporary.write_text("\n".join(sorted(self.known | self.added)) + "\n")
+            os.replace(temporary, self.path)
+        except OSError:
+            pass  # a cache: without it the next run checks again
+
+
+schema_cache = SchemaCache()
 
 
 def check_schema(document: YamlDocument, schema_name: str, *, resource: str | None = None) -> list[Problem]:
@@ -42,9 +86,14 @@ def check_schema(document: YamlDocument, schema_name: str, *, resource: str | No
     if document.data is None:
         return [Problem(document.display, "the file is empty", line=1, resource=resource,
                         hint="see the example in the README")]
+    key = schema_cache.key(schema_name, document.data)
+    if key is not None and key in schema_cache.known:
+        return []
     problems: list[Problem] = []
     for error in _validator(schema_name).iter_errors(document.data):
         problems.extend(_explain(error, document, resource))
+    if not problems and key is not None:
+        schema_cache.added.add(key)
     return problems
 
 
