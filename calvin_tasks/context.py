@@ -115,15 +115,18 @@ def walk(resource: Resource) -> tuple[list[Entry], list[Entry]]:
     always = {resource.build.dockerfile, DOCKERIGNORE} if resource.build.builder == "docker" else {DOCKERIGNORE}
     build: list[Entry] = []
     tests: list[Entry] = []
-    for current, dirs, files in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if d not in _ALWAYS_SKIPPED_DIRS)
-        base = Path(current)
-        for name in dirs + sorted(files):
-            full = base / name
-            rel = full.relative_to(folder).as_posix()
-            if rel == RESOURCE_FILE:
+    pending = [("", str(folder))]
+    while pending:
+        prefix, directory = pending.pop()
+        with os.scandir(directory) as listing:
+            found = sorted(listing, key=lambda e: e.name)
+        for item in found:
+            rel = prefix + item.name
+            if rel == RESOURCE_FILE or (item.name in _ALWAYS_SKIPPED_DIRS and item.is_dir(follow_symlinks=False)):
                 continue
-            entry = _entry(full, rel)
+            entry = _entry(item, rel)
+            if entry.kind == "dir":
+                pending.append((rel + "/", item.path))
             if is_test_input(resource, rel):
                 tests.append(entry)
             elif rel in always or not rules.excludes(rel):
@@ -133,14 +136,16 @@ def walk(resource: Resource) -> tuple[list[Entry], list[Entry]]:
     return build, [e for e in tests if e.kind != "dir"]
 
 
-def _entry(full: Path, rel: str) -> Entry:
-    if full.is_symlink():
-        return Entry(rel, "link", target=os.readlink(full))
-    if full.is_dir():
+def _entry(item: os.DirEntry[str], rel: str) -> Entry:
+    if item.is_symlink():
+        return Entry(rel, "link", target=os.readlink(item.path))
+    if item.is_dir(follow_symlinks=False):
         return Entry(rel, "dir")
-    digest = hashlib.sha256(full.read_bytes()).hexdigest()
+    with open(item.path, "rb") as handle:
+        digest = hashlib.file_digest(handle, "sha256").hexdigest()
     # the owner's x bit, as git keeps it: not os.access, which depends on who reads the file
-    return Entry(rel, "file", executable=bool(full.stat().st_mode & stat.S_IXUSR), digest=digest)
+    return Entry(rel, "file", executable=bool(item.stat(follow_symlinks=False).st_mode & stat.S_IXUSR),
+                 digest=digest)
 
 
 def write_tar(resource: Resource, entries: list[Entry], out: IO[bytes],

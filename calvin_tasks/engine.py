@@ -68,6 +68,19 @@ class Engine:
         self._remember(reference, info)
         return info
 
+    def prefetch(self, references: list[str], workers: int = 4) -> None:
+        """Ask for many references at once, over a few connections: the engine answers
+        inspects in parallel, and a no-op run of a large project is mostly these."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        with self._lock:
+            missing = [r for r in references if r not in self._known]
+        if len(missing) < 8:
+            return
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            for reference, info in zip(missing, pool.map(self._inspect_cheaply, missing)):
+                self._remember(reference, info)
+
     def _inspect_cheaply(self, reference: str) -> ImageInfo | None:
         if _socket_path() is None or self._client is not None:
             return self.inspect(reference)

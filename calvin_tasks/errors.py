@@ -74,8 +74,11 @@ def display_path(path: Path, root: Path | None = None) -> str:
     import os
 
     base = root if root is not None else Path.cwd()
-    absolute = Path(os.path.abspath(path))  # not resolve(): a link is named by itself, not its target
-    for start in (Path(os.path.abspath(base)), base.resolve()):
+    text, start_text = os.path.abspath(path), os.path.abspath(base)  # not resolve(): a link is named by itself
+    if text.startswith(start_text + os.sep):
+        return text[len(start_text) + 1:]
+    absolute = Path(text)
+    for start in (Path(start_text), base.resolve()):
         try:
             return str(absolute.relative_to(start))
         except ValueError:

@@ -85,6 +85,7 @@ def _uptodate(check: Callable[[], bool]) -> Callable[[], bool]:
 
 def _check_engine(run: Run) -> None:
     run.engine.ping()
+    run.engine.prefetch([building.content_reference(run.project, name) for name in run.project.order])
 
 
 def _config_report(run: Run) -> None:

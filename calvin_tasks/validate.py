@@ -272,8 +272,10 @@ def _check_links(resource: Resource, root: Path) -> list[Problem]:
     folder = resource.folder.resolve()
     for current, dirs, files in os.walk(resource.folder):
         for entry in dirs + files:
+            if not os.path.islink(os.path.join(current, entry)):
+                continue
             path = Path(current) / entry
-            if path.is_symlink() and not _inside(path, folder):
+            if not _inside(path, folder):
                 loops = _loops(path)
                 what = "link loops" if loops else "link leaves the resource folder"
                 problems.append(Problem(display_path(path, root),
@@ -281,6 +283,11 @@ def _check_links(resource: Resource, root: Path) -> list[Problem]:
                                         resource=resource.name,
                                         hint="copy the file into the folder instead of linking to it"))
     return problems
+
+
+def _prefixes(folder: str, relative: str) -> list[str]:
+    parts = [] if relative == "." else relative.split(os.sep)
+    return [os.path.join(folder, *parts[: i + 1]) for i in range(len(parts))]
 
 
 def _loops(path: Path) -> bool:
@@ -292,6 +299,10 @@ def _loops(path: Path) -> bool:
 
 
 def _inside(path: Path, folder: Path) -> bool:
+    relative = os.path.relpath(os.path.abspath(path), os.path.abspath(folder))
+    if not relative.startswith("..") and not any(
+            os.path.islink(p) for p in _prefixes(os.path.abspath(folder), relative)):
+        return True  # no link on the way: the path stays where it is written
     try:
         path.resolve().relative_to(folder.resolve())
     except (ValueError, RuntimeError, OSError):  # outside, or a link loop
