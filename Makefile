@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help setup engine tools registry build release test test-unit typecheck list
+.PHONY: help setup engine tools registry build release test test-unit typecheck list bench
 
 help:
 	@echo "make build   set everything up, then run doit (validate, build, test, release)"
@@ -15,7 +15,8 @@ help:
 	@echo "make engine  make sure a Docker engine is installed and running"
 	@echo "make registry  a local Docker registry on 127.0.0.1:5000 (the artefact repository)"
 	@echo "make release   make build, releasing to that registry"
-	@echo "make tools   host tools the shipped resources build with (mmdebstrap, busybox-static)"
+	@echo "make tools   host tools: mmdebstrap (the debian rootfs), busybox-static (test images), docker-compose (system test)"
+	@echo "make bench   Calvin against plain docker build on synthetic trees: BENCHMARKS.md (BENCH_SIZES=10,50 for a short run)"
 
 $(BIN)/doit: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,7 +30,7 @@ engine:
 	@scripts/engine.sh
 
 tools:
-	@scripts/apt-ensure.sh mmdebstrap:mmdebstrap busybox:busybox-static
+	@scripts/apt-ensure.sh mmdebstrap:mmdebstrap busybox:busybox-static docker-compose:docker-compose
 
 build: setup engine tools
 	$(BIN)/doit
@@ -51,3 +52,6 @@ typecheck: setup
 
 test-unit: setup
 	$(BIN)/pytest -m "not engine"
+
+bench: setup engine tools
+	$(BIN)/python -m bench.run

@@ -1,0 +1,441 @@
+"""The shipped catalogue, end to end, against the real engine.
+
+1. `doit` in this repository, as a user runs it, builds, smoke-tests and releases every resource
+   in resources/ under a namespace of this session's own (everything made under it is removed
+   afterwards).
+2. The images it released run together as the build system the dev environment describes
+   (tests/catalogue/docker-compose.yml, started by pytest-docker): the edge proxy routes to the
+   build controller and the artefact repository, both executors connect to the controller,
+   Prometheus scrapes its targets, and a forced self-test build succeeds on an executor.
+
+Every service reads the dev environment's values (configs/environments/dev.yaml) as a deployer
+passes them: `calvin_tasks.configs.runtime_environment`, secrets as files under /run/secrets
+holding test-only values generated here.
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+import requests
+
+from calvin_tasks.configs import Environment, runtime_environment
+from calvin_tasks.model import Project
+from calvin_tasks.project import load_project
+from conftest import remove_namespace
+from helpers import REPO, ran, run_doit
+
+pytestmark = pytest.mark.engine
+
+COMPOSE_FILE = Path(__file__).resolve().parent / "catalogue" / "docker-compose.yml"
+COMPOSE = "docker-compose"
+
+# The shipped catalogue and how it hangs together.
+PARENTS: dict[str, str | None] = {
+    "debian": None,
+    "base-linux": "debian",
+    "build-controller": "base-linux",
+    "build-executor": "base-linux",
+    "artefact-repository": "base-linux",
+    "edge-proxy": "base-linux",
+    "metrics": "base-linux",
+}
+# Resources without a service check: the bases run no service, and the executor listens on no
+# port (its smoke tests start it against an unreachable controller instead).
+NO_SERVICE = {"debian", "base-linux", "build-executor"}
+# The resources the compose file runs; CALVIN_IMAGE_<NAME> passes each one's image.
+DEPLOYED = ["build-controller", "build-executor", "artefact-repository", "edge-proxy", "metrics"]
+ENVIRONMENT = "dev"
+SERVICE_UID = 10001  # the user calvin of base-linux, whom every service image runs as
+
+BUILD_TIMEOUT = 1800
+EXECUTORS_TIMEOUT = 90
+SELF_TEST_TIMEOUT = 180
+
+
+# -- the catalogue, built once for the session ----------------------------------------------------
+
+@dataclass
+class Catalogue:
+    namespace: str
+    output: Path
+    project: Project
+    result: subprocess.CompletedProcess[str]
+    seconds: float
+
+    @property
+    def names(self) -> list[str]:
+        return sorted(self.project.resources)
+
+    def image(self, name: str) -> str:
+        """The content tag of `name`'s image: exactly the image that was built and tested."""
+        return f"{self.namespace}/{name}:{self.project.fingerprints[name].content_tag}"
+
+    def report(self, name: str) -> dict[str, Any]:
+        return dict(json.loads((self.output / "reports" / f"{name}.json").read_text()))
+
+    def manifest(self) -> dict[str, Any]:
+        return dict(json.loads((self.output / "releases" / "latest.json").read_text()))
+
+    def explain(self) -> str:
+        """The run's failures first (pytest cuts long messages), then its whole output."""
+        failures = "\n".join(line for line in self.result.stdout.splitlines() if line.startswith("FAILED "))
+        return (f"doit exited {self.result.returncode} after {self.seconds:.0f} s\n{failures}\n"
+                f"--- stderr\n{self.result.stderr[-20000:]}\n--- stdout\n{self.result.stdout[-40000:]}")
+
+
+@pytest.fixture(scope="session")
+def catalogue(docker_client: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Catalogue]:
+    """`doit` over the real repository: the whole catalogue, under a namespace of its own, with its
+    own doit database and output folder; that namespace's images and containers go afterwards."""
+    namespace = f"calvin-catalogue-{secrets.token_hex(4)}"
+    folder = tmp_path_factory.mktemp("catalogue")
+    project = load_project(REPO)
+    try:
+        started = time.monotonic()
+        result = run_doit(REPO, "--db-file", str(folder / "doit.sqlite3"), namespace=namespace,
+                          env={"CALVIN_OUTPUT": str(folder / "out")}, timeout=BUILD_TIMEOUT)
+        yield Catalogue(namespace, folder / "out", project, result, time.monotonic() - started)
+    finally:
+        remove_namespace(docker_client, namespace)
+
+
+def test_the_catalogue_builds_tests_and_releases(catalogue: Catalogue, docker_client: Any) -> None:
+    names = catalogue.names
+    assert names == sorted(PARENTS), f"the shipped catalogue changed: {names}"
+    print(f"\ndoit over the catalogue under {catalogue.namespace}: exit {catalogue.result.returncode} "
+          f"in {catalogue.seconds:.0f} s")
+    assert catalogue.result.returncode == 0, catalogue.explain()
+
+    for step in ("build", "test", "release"):
+        assert ran(catalogue.result, step) == names, f"{step} did not run for every resource\n{catalogue.explain()}"
+
+    for name in names:
+        report = catalogue.report(name)
+        checks = report["checks"]
+        assert report["passed"] is True, f"{name}: {[c for c in checks if not c['passed']]}"
+        assert report["build_fingerprint"] == catalogue.project.fingerprints[name].build, name
+        assert report["counts"]["failed"] == 0 and len(checks) >= 3, f"{name}: {report['counts']}"
+        assert all(check["passed"] for check in checks), name
+        services = [check["name"] for check in checks if check["kind"] == "service" and check["passed"]]
+        if name not in NO_SERVICE:
+            assert services, f"{name}: no passing service check among {[c['kind'] for c in checks]}"
+
+    manifest = catalogue.manifest()
+    assert manifest["namespace"] == catalogue.namespace
+    entries = {entry["resource"]: entry for entry in manifest["resources"]}
+    assert sorted(entries) == names
+    for name, entry in entries.items():
+        fingerprints = catalogue.project.fingerprints[name]
+        parent = PARENTS[name]
+        assert entry["released"] is True, entry
+        assert entry["version"] == catalogue.project.resources[name].version, entry
+        assert entry["fingerprint"] == fingerprints.build, entry
+        assert entry["reference"] == f"{catalogue.namespace}/{name}:{entry['version']}", entry
+        assert entry["parent"] == parent, entry
+        assert entry["parent_fingerprint"] == (catalogue.project.fingerprints[parent].build if parent else None), entry
+        assert entry["smoke_tests"] and entry["smoke_tests"]["passed"] is True, entry
+
+    # For a human reading `pytest -s`: what the catalogue weighs.
+    print(f"{'image':<76} {'size':>9}")
+    for name in catalogue.project.order:
+        image = docker_client.images.get(catalogue.image(name))
+        version = docker_client.images.get(f"{catalogue.namespace}/{name}:{catalogue.project.resources[name].version}")
+        assert version.id == image.id, f"{name}: the version tag and the content tag name different images"
+        print(f"{catalogue.image(name):<76} {image.attrs['Size'] / 1e6:>6.1f} MB")
+
+
+# -- the catalogue as a running build system (pytest-docker) --------------------------------------
+
+@dataclass
+class Deployment:
+    project_name: str
+    env_dir: Path
+    secrets_dir: Path
+    secrets: dict[str, str]  # secret name -> the test-only value
+
+    def compose(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([COMPOSE, "-f", str(COMPOSE_FILE), "-p", self.project_name, *args],
+                              capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+
+    def logs(self) -> str:
+        result = self.compose("logs", "--no-color", "--timestamps", "--tail", "300")
+        return result.stdout + result.stderr
+
+    def ps(self) -> str:
+        result = self.compose("ps")
+        return result.stdout + result.stderr
+
+
+def _environment(project: Project, name: str) -> Environment:
+    for environment in project.environments:
+        if isinstance(environment, Environment) and environment.name == name:
+            return environment
+    raise AssertionError(f"no environment '{name}' in configs/environments/")
+
+
+def _private(path: Path, mode: int) -> None:
+    """Readable by the services' user only (as root); world-readable elsewhere."""
+    try:
+        os.chown(path, SERVICE_UID, SERVICE_UID)
+        path.chmod(mode)
+    except PermissionError:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+
+
+@pytest.fixture(scope="session")
+def deployment(catalogue: Catalogue, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    """The images and the dev configuration, handed to compose through the environment:
+    CALVIN_IMAGE_<RESOURCE>, CALVIN_ENV_DIR (one env file per resource) and CALVIN_SECRETS_DIR
+    (one folder per resource holding only the secrets it declares)."""
+    if catalogue.result.returncode != 0:
+        pytest.fail("the catalogue did not build, test and release; nothing to deploy\n" + catalogue.explain())
+    folder = tmp_path_factory.mktemp("deployment")
+    env_dir, secrets_dir = folder / "env", folder / "secrets"
+    env_dir.mkdir()
+    secrets_dir.mkdir(mode=0o755)
+    secrets_dir.chmod(0o755)
+    environment = _environment(catalogue.project, ENVIRONMENT)
+    values: dict[str, str] = {}
+    for name in DEPLOYED:
+        resource = catalogue.project.resources[name]
+        variables = runtime_environment(environment, resource, "/run/secrets")
+        lines = []
+        for variable, text in sorted(variables.items()):
+            assert "\n" not in text, f"{name}: {variable} holds a newline; an env file cannot carry it"
+            lines.append(f"{variable}={text}")
+        (env_dir / f"{name}.env").write_text("\n".join(lines) + "\n")
+        own = secrets_dir / name
+        own.mkdir()
+        for key in resource.config:
+            reference = environment.values[key.name]
+            if not isinstance(reference, dict):
+                continue
+            secret = reference["secret"]
+            value = values.setdefault(secret, f"test-only-{secrets.token_urlsafe(24)}")
+            path = own / secret
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(value + "\n")
+            _private(path, 0o400)
+        _private(own, 0o500)
+
+    deployment = Deployment(catalogue.namespace, env_dir, secrets_dir, values)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CALVIN_CATALOGUE_NAMESPACE", catalogue.namespace)
+        patch.setenv("CALVIN_ENV_DIR", str(env_dir))
+        patch.setenv("CALVIN_SECRETS_DIR", str(secrets_dir))
+        for name in DEPLOYED:
+            patch.setenv(f"CALVIN_IMAGE_{name.upper().replace('-', '_')}", catalogue.image(name))
+        try:
+            yield deployment
+        finally:
+            # pytest-docker runs `down -v` after the tests, but not when `up` itself failed.
+            deployment.compose("down", "-v", "--remove-orphans", "--timeout", "10", timeout=300)
+
+
+@pytest.fixture(scope="session")
+def docker_compose_command() -> str:
+    return COMPOSE
+
+
+@pytest.fixture(scope="session")
+def docker_compose_file(deployment: Deployment) -> str:
+    return str(COMPOSE_FILE)
+
+
+@pytest.fixture(scope="session")
+def docker_compose_project_name(deployment: Deployment) -> str:
+    return deployment.project_name
+
+
+@pytest.fixture(scope="session")
+def docker_setup() -> list[str]:
+    return ["up -d"]  # the images exist: compose builds and pulls nothing
+
+
+@pytest.fixture(scope="session")
+def docker_cleanup() -> list[str]:
+    return ["down -v"]
+
+
+@dataclass
+class System:
+    services: Any  # pytest_docker's Services
+    deployment: Deployment
+    proxy: str
+    prometheus: str
+    http: requests.Session
+
+    def get(self, url: str, **kwargs: Any) -> requests.Response:
+        return self.http.get(url, timeout=10, **kwargs)
+
+    def wait(self, what: str, check: Callable[[], Any], timeout: float, pause: float = 1.0) -> Any:
+        """Retry `check` until it returns something true (which is returned), at most `timeout` s;
+        its last answer or error goes into the failure."""
+        last: list[str] = ["not tried"]
+        result: list[Any] = []
+
+        def attempt() -> bool:
+            try:
+                value = check()
+            except (requests.RequestException, ValueError, KeyError, TypeError) as err:
+                last[0] = f"{type(err).__name__}: {err}"
+                return False
+            if value:
+                result.append(value)
+                return True
+            last[0] = "not yet"
+            return False
+
+        try:
+            self.services.wait_until_responsive(check=attempt, timeout=timeout, pause=pause)
+        except Exception as err:
+            if "Timeout reached" not in str(err):
+                raise
+            raise AssertionError(f"{what}: not within {timeout:.0f} s; last: {last[0]}") from None
+        return result[0]
+
+
+@pytest.fixture
+def system(docker_services: Any, deployment: Deployment, request: pytest.FixtureRequest) -> Iterator[System]:
+    """The running system; a failing test prints the services' logs (left running until cleanup)."""
+    failed_before = request.session.testsfailed
+    try:
+        proxy = f"http://127.0.0.1:{docker_services.port_for('edge-proxy', 8080)}"
+        prometheus = f"http://127.0.0.1:{docker_services.port_for('metrics', 9090)}"
+    except Exception:
+        print(f"\n--- docker-compose ps\n{deployment.ps()}\n--- docker-compose logs\n{deployment.logs()}")
+        raise
+    with requests.Session() as http:
+        http.trust_env = False  # 127.0.0.1 only: never through a proxy from the environment
+        yield System(docker_services, deployment, proxy, prometheus, http)
+    if request.session.testsfailed > failed_before:
+        print(f"\n--- docker-compose ps\n{deployment.ps()}\n--- docker-compose logs\n{deployment.logs()}")
+
+
+def _json(response: requests.Response, status: int = 200) -> Any:
+    if response.status_code != status:
+        raise ValueError(f"{response.request.method} {response.url} → {response.status_code}: {response.text[:300]}")
+    return response.json()
+
+
+def test_the_edge_proxy_answers_its_health_check(system: System) -> None:
+    def healthy() -> bool:
+        response = system.get(f"{system.proxy}/healthz")
+        if response.status_code != 200:
+            raise ValueError(f"/healthz → {response.status_code}: {response.text[:200]}")
+        return response.text.strip() == "ok"
+
+    system.wait("the edge proxy's /healthz answers ok", healthy, timeout=60)
+
+
+def test_the_proxy_reaches_the_build_controller(system: System) -> None:
+    def builders() -> list[str]:
+        return [builder["name"] for builder in _json(system.get(f"{system.proxy}/api/v2/builders"))["builders"]]
+
+    names = system.wait("the controller's /api/v2/builders through the proxy lists builders", builders, timeout=120)
+    assert "executor-self-test" in names, names
+    # the web UI too, with the dev environment's title
+    page = system.get(f"{system.proxy}/")
+    assert page.status_code == 200 and '"title": "Calvin CI (dev)"' in page.text, page.text[:500]
+
+
+def test_the_proxy_reaches_the_artefact_repository(system: System) -> None:
+    def registry() -> bool:
+        response = system.get(f"{system.proxy}/v2/")
+        if response.status_code != 200:
+            raise ValueError(f"/v2/ → {response.status_code}: {response.text[:200]}")
+        return bool(response.json() == {})
+
+    system.wait("the registry's /v2/ through the proxy answers 200", registry, timeout=60)
+    catalog = _json(system.get(f"{system.proxy}/v2/_catalog"))
+    assert catalog == {"repositories": []}, catalog
+
+
+def _connected_workers(system: System) -> dict[str, Any]:
+    workers = _json(system.get(f"{system.proxy}/api/v2/workers"))["workers"]
+    return {worker["name"]: worker for worker in workers if worker.get("connected_to")}
+
+
+def test_both_executors_connect_to_the_controller(system: System) -> None:
+    def both() -> dict[str, Any] | None:
+        connected = _connected_workers(system)
+        return connected if {"executor-1", "executor-2"} <= set(connected) else None
+
+    connected = system.wait("executor-1 and executor-2 connected to the controller", both,
+                            timeout=EXECUTORS_TIMEOUT, pause=2)
+    assert sorted(connected) == ["executor-1", "executor-2"], sorted(connected)
+    for worker in connected.values():
+        assert "Calvin build executor" in str(worker.get("workerinfo", {}).get("admin")), worker
+
+
+def test_prometheus_is_ready_and_scrapes_its_targets(system: System) -> None:
+    def ready() -> bool:
+        response = system.get(f"{system.prometheus}/-/ready")
+        return response.status_code == 200 and "Ready" in response.text
+
+    system.wait("Prometheus /-/ready", ready, timeout=60)
+
+    def all_up() -> list[dict[str, Any]] | None:
+        targets = _json(system.get(f"{system.prometheus}/api/v1/targets"))["data"]["activeTargets"]
+        return targets if targets and all(target["health"] == "up" for target in targets) else None
+
+    targets = system.wait("every Prometheus target up", all_up, timeout=90, pause=2)
+    jobs = sorted(target["labels"]["job"] for target in targets)
+    assert jobs == ["metrics", "prometheus"], jobs  # dev.yaml: metrics=localhost:9090, and itself
+
+
+def test_a_forced_self_test_build_succeeds_on_an_executor(system: System) -> None:
+    """The whole build system works: the admin forces the self-test build, an executor runs it.
+
+    master.cfg: a ForceScheduler for the builder 'executor-self-test'; UserPasswordAuth with the
+    one user 'admin' (password: controller_admin_password), the only one allowed to force."""
+    forceschedulers = _json(system.get(f"{system.proxy}/api/v2/forceschedulers"))["forceschedulers"]
+    found = [(scheduler["name"], builder) for scheduler in forceschedulers
+             for builder in scheduler["builder_names"] if builder.endswith("self-test")]
+    assert found, f"the controller has no force scheduler for a self-test builder: {forceschedulers}"
+    scheduler, builder = found[0]
+    admin_password = system.deployment.secrets["controller-admin-password"]
+
+    # executors first: a forced build waits for a connected worker
+    system.wait("both executors connected", lambda: {"executor-1", "executor-2"} <= set(_connected_workers(system)),
+                timeout=EXECUTORS_TIMEOUT, pause=2)
+    builder_id = next(b["builderid"] for b in _json(system.get(f"{system.proxy}/api/v2/builders"))["builders"]
+                      if b["name"] == builder)
+    rpc = {"jsonrpc": "2.0", "id": 1, "method": "force",
+           "params": {"builderid": str(builder_id), "reason": "Calvin catalogue system test"}}
+
+    anonymous = requests.post(f"{system.proxy}/api/v2/forceschedulers/{scheduler}", json=rpc, timeout=10)
+    assert anonymous.status_code == 403, f"forcing without login: {anonymous.status_code} {anonymous.text[:300]}"
+    wrong = system.get(f"{system.proxy}/auth/login", auth=("admin", "not-the-password"), allow_redirects=False)
+    assert wrong.status_code == 401, wrong.status_code
+
+    login = system.get(f"{system.proxy}/auth/login", auth=("admin", admin_password), allow_redirects=False)
+    assert login.status_code in (200, 302), f"login as admin: {login.status_code} {login.text[:300]}"
+    assert system.http.cookies, "no session cookie after logging in"
+
+    forced = system.http.post(f"{system.proxy}/api/v2/forceschedulers/{scheduler}", json=rpc, timeout=30)
+    answer = _json(forced)
+    assert "error" not in answer, answer
+    _, requests_by_builder = answer["result"]
+    request_id = requests_by_builder[str(builder_id)] if str(builder_id) in requests_by_builder \
+        else requests_by_builder[builder_id]
+
+    def finished() -> dict[str, Any] | None:
+        builds = _json(system.get(f"{system.proxy}/api/v2/buildrequests/{request_id}/builds"))["builds"]
+        return next((build for build in builds if build["complete"]), None)
+
+    build = system.wait(f"the forced {builder} build completes", finished, timeout=SELF_TEST_TIMEOUT, pause=2)
+    workers = {w["workerid"]: w["name"] for w in _json(system.get(f"{system.proxy}/api/v2/workers"))["workers"]}
+    steps = _json(system.get(f"{system.proxy}/api/v2/builds/{build['buildid']}/steps"))["steps"]
+    summary = [(step["name"], step["results"], step["state_string"]) for step in steps]
+    assert build["results"] == 0, f"build {build['number']} result {build['results']}: {summary}"
+    assert workers[build["workerid"]] in {"executor-1", "executor-2"}, (build, workers)
+    print(f"\n{builder} build {build['number']} succeeded on {workers[build['workerid']]}: {summary}")
