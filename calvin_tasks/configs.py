@@ -34,7 +34,7 @@ def _type_problem(key: ConfigKey, value: Any) -> str | None:
             return "a secret value is inlined: give a reference, {secret: NAME}, and keep the value in your secret store"
         return None
     if is_secret:
-        return f"a secret reference where a {key.type} belongs"
+        return f"a secret reference where {_a(key.type)} belongs"
     checks = {
         "string": lambda v: isinstance(v, str),
         "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
@@ -44,8 +44,12 @@ def _type_problem(key: ConfigKey, value: Any) -> str | None:
         "list": lambda v: isinstance(v, list),
     }
     if not checks[key.type](value):
-        return f"expected {'a URL such as http://host:port' if key.type == 'url' else 'a ' + key.type}, found {value!r}"
+        return f"expected {'a URL such as http://host:port' if key.type == 'url' else _a(key.type)}, found {value!r}"
     return None
+
+
+def _a(word: str) -> str:
+    return f"an {word}" if word[0] in "aeiou" else f"a {word}"
 
 
 def declared_keys(resources: Mapping[str, Resource], root: Path) -> tuple[dict[str, tuple[ConfigKey, list[str]]],
