@@ -4,10 +4,9 @@ Only reads: pushes go through the engine (engine.push), which owns the image dat
 """
 from __future__ import annotations
 
+import http.client
 import json
 import threading
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -37,29 +36,60 @@ class Registry:
         self.base = f"{'http' if local else 'https'}://{address}"
         self.timeout = timeout
         self._configs: dict[str, Mapping[str, str]] = {}
+        self._images: dict[tuple[str, str], RemoteImage | None] = {}
         self._lock = threading.Lock()
+        self._local = threading.local()
+
+    def _connection(self) -> http.client.HTTPConnection:
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            host = self.base.split("://", 1)[1]
+            kind = http.client.HTTPConnection if self.base.startswith("http:") else http.client.HTTPSConnection
+            connection = self._local.connection = kind(host, timeout=self.timeout)
+        return connection
 
     def _get(self, path: str, accept: str | None = None) -> tuple[int, dict[str, str], bytes]:
-        request = urllib.request.Request(self.base + path, headers={"Accept": accept} if accept else {})
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
+        """GET on a kept-alive connection (one per thread), retried once on a fresh connection
+        when the registry closed the old one."""
+        reason: object = "no answer"
+        for _ in range(2):
+            connection = self._connection()
+            try:
+                connection.request("GET", path, headers={"Accept": accept} if accept else {})
+                response = connection.getresponse()
                 return response.status, dict(response.headers), response.read()
-        except urllib.error.HTTPError as err:
-            return err.code, dict(err.headers or {}), err.read()
-        except (OSError, urllib.error.URLError) as err:
-            reason = getattr(err, "reason", err)
-            raise RegistryUnavailable(
-                f"cannot reach the registry at {self.address}: {reason} — start it (`make registry`), "
-                "or unset CALVIN_REGISTRY / registry in configs/pipeline.yaml to release to the local engine"
-            ) from None
+            except OSError as err:
+                connection.close()
+                self._local.connection = None
+                reason = err
+                if not isinstance(err, (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)):
+                    break
+        raise RegistryUnavailable(
+            f"cannot reach the registry at {self.address}: {reason} — start it (`make registry`), "
+            "or unset CALVIN_REGISTRY / registry in configs/pipeline.yaml to release to the local engine")
 
     def ping(self) -> None:
         status, _, body = self._get("/v2/")
         if status not in (200, 401):
             raise RegistryUnavailable(f"{self.address} does not answer like a Docker registry (GET /v2/ → {status})")
 
+    def forget(self, repository: str, tag: str) -> None:
+        """Drop what this run knows of repository:tag (after pushing it)."""
+        with self._lock:
+            self._images.pop((repository, tag), None)
+
     def image(self, repository: str, tag: str) -> RemoteImage | None:
-        """The manifest of repository:tag and its config labels, or None when the tag does not exist."""
+        """The manifest of repository:tag and its config labels, or None when the tag does not
+        exist; asked once per run."""
+        with self._lock:
+            if (repository, tag) in self._images:
+                return self._images[(repository, tag)]
+        found = self._image(repository, tag)
+        with self._lock:
+            self._images[(repository, tag)] = found
+        return found
+
+    def _image(self, repository: str, tag: str) -> RemoteImage | None:
         status, headers, body = self._get(f"/v2/{repository}/manifests/{tag}", MANIFEST_TYPES)
         if status == 404:
             return None

@@ -101,6 +101,7 @@ class RegistryStore:
         for tag in tags:
             self.engine.tag(image, remote, tag)
             digests.add(self.engine.push(remote, tag, output))
+            self.registry.forget(self._repository(name), tag)
         if len(digests) != 1:
             raise StepFailed(f"the tags of {remote} were pushed with different digests: {sorted(digests)}")
         return digests.pop()
