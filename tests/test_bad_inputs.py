@@ -23,6 +23,7 @@ from typing import Any, Iterator
 
 import pytest
 import yaml
+from conftest import remove_namespace
 
 from calvin_tasks.errors import InputError
 from calvin_tasks.project import load_project
@@ -116,23 +117,6 @@ def images_in(client: Any, namespace: str) -> list[dict[str, Any]]:
     return list(client.api.images(filters={"reference": f"{namespace}/*"}))
 
 
-def remove_images(client: Any, namespace: str) -> None:
-    import docker.errors
-
-    for container in client.api.containers(all=True, filters={"label": f"calvin.namespace={namespace}"}):
-        try:
-            client.api.remove_container(container["Id"], force=True)
-        except docker.errors.NotFound:
-            pass
-    for image in images_in(client, namespace):
-        for tag in image.get("RepoTags") or ():
-            if tag.startswith(f"{namespace}/"):
-                try:
-                    client.api.remove_image(tag, force=True)
-                except docker.errors.NotFound:
-                    pass
-
-
 @pytest.fixture
 def bad_namespace(docker_client: Any) -> Iterator[str]:
     """A namespace of this test's own; any image or container made under it is removed afterwards."""
@@ -140,7 +124,7 @@ def bad_namespace(docker_client: Any) -> Iterator[str]:
     try:
         yield name
     finally:
-        remove_images(docker_client, name)
+        remove_namespace(docker_client, name)
 
 
 @pytest.mark.engine
