@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from .build import content_reference, image_for
 from .engine import Engine, Output
-from .errors import StepFailed, VersionNotBumped, display_path
+from .errors import CalvinError, StepFailed, VersionNotBumped, display_path
 from .model import LABEL_FINGERPRINT, Project, content_tag
 from .registry import Registry
 from .results import _write_atomic, read_summary
@@ -177,7 +177,11 @@ _manifest_lock = threading.Lock()
 
 def manifest_entry(project: Project, engine: Engine, store: ReleaseStore, name: str) -> dict[str, Any]:
     resource = project.resources[name]
-    released = store.released(name, resource.version)
+    try:
+        released = store.released(name, resource.version)
+        store_error = None
+    except CalvinError as err:  # the registry went away: say so in the manifest, keep the rest
+        released, store_error = None, str(err)
     summary = read_summary(project.settings, name)
     parent = project.parent(name)
     return {
@@ -192,6 +196,7 @@ def manifest_entry(project: Project, engine: Engine, store: ReleaseStore, name: 
         "digest": released.digest if released and released.digest else None,
         "parent": parent.name if parent else None,
         "parent_fingerprint": project.fingerprints[parent.name].build if parent else None,
+        **({"store_error": store_error} if store_error else {}),
         "smoke_tests": None if summary is None or summary.get("build_fingerprint") != project.fingerprints[name].build
         else {"passed": summary.get("passed"), **summary.get("counts", {}), "time": summary.get("time")},
     }
