@@ -440,7 +440,7 @@ def targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "met": not wrong if changed else None,
                 "measured": (f"{runs} runs in {len(changed)} configurations: " + (
                     "every run built exactly the changed resource and its descendants, as counted by the engine "
-                    f"(leaf: 1 build; root: all N)" if not wrong else "wrong set in " + "; ".join(
+                    "(leaf: 1 build; root: all N)" if not wrong else "wrong set in " + "; ".join(
                         f"{r['scenario']} {r['shape']}×{r['n']}: built {r['calvin']['builds']}, expected "
                         f"{r['expected_builds']}, unexpected {r['calvin']['unexpected']}, missing "
                         f"{r['calvin']['missing']}" for r in wrong)))})

@@ -78,7 +78,7 @@ class Engine:
         if len(missing) < 8:
             return
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            for reference, info in zip(missing, pool.map(self._inspect_cheaply, missing)):
+            for reference, info in zip(missing, pool.map(self._inspect_cheaply, missing), strict=True):
                 self._remember(reference, info)
 
     def _inspect_cheaply(self, reference: str) -> ImageInfo | None:
@@ -152,8 +152,8 @@ class Engine:
     def import_rootfs(self, *, tarball: str, repository: str, tag: str, changes: list[str]) -> str:
         """Import a root file-system tarball as an image; returns the image id."""
         result = self.api.import_image_from_file(tarball, repository=repository, tag=tag, changes=changes)
-        for chunk in _checked(_as_chunks(result), "import"):
-            pass
+        for _ in _checked(_as_chunks(result), "import"):
+            pass  # every chunk is checked for an error
         reference = f"{repository}:{tag}"
         info = self.inspect(reference)
         if info is None:
@@ -483,8 +483,6 @@ def _reason(err: BaseException) -> str:
 
 
 def _as_chunks(result: Any) -> Iterator[dict[str, Any]]:
-    import json
-
     if isinstance(result, (bytes, str)):
         text = result.decode() if isinstance(result, bytes) else result
         for line in text.splitlines():
