@@ -1,6 +1,8 @@
 """Builders behind one small Protocol: `docker` (a Dockerfile) and `rootfs` (a tarball command)."""
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -11,7 +13,7 @@ from typing import Callable, Mapping, Protocol
 from .context import walk, write_tar
 from .engine import Engine, Output
 from .errors import StepFailed
-from .model import LABEL_FINGERPRINT, LABEL_PARENT, LABEL_RESOURCE, Project, Resource
+from .model import LABEL_FINGERPRINT, LABEL_PARENT, LABEL_RESOURCE, TIMESTAMP, Project, Resource
 
 ROOTFS_PLACEHOLDER = "{rootfs}"
 
@@ -87,16 +89,13 @@ def _quoted(value: str) -> str:
     return '"' + " ".join(escaped.splitlines()) + '"'
 
 
-
 def _image_changes(image: Mapping[str, object]) -> list[str]:
-    import json
-
     changes = []
     for key, instruction in (("entrypoint", "ENTRYPOINT"), ("cmd", "CMD")):
         if key in image:
             changes.append(f"{instruction} {json.dumps(image[key])}")
     for name, value in sorted(dict(image.get("env") or {}).items()):  # type: ignore[call-overload]
-        changes.append(f"ENV {name}={json.dumps(value)}")
+        changes.append(f"ENV {name}={_quoted(value)}")
     if "user" in image:
         changes.append(f"USER {image['user']}")
     if "workdir" in image:
@@ -105,8 +104,6 @@ def _image_changes(image: Mapping[str, object]) -> list[str]:
 
 
 def _run(command: list[str], *, cwd: Path, env_extra: Mapping[str, str], output: Output) -> None:
-    import os
-
     env = dict(os.environ, **env_extra)
     try:
         process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -133,7 +130,7 @@ def labels_for(project: Project, name: str) -> dict[str, str]:
         "org.opencontainers.image.title": name,
         "org.opencontainers.image.version": resource.version,
         "org.opencontainers.image.description": resource.description,
-        "org.opencontainers.image.created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "org.opencontainers.image.created": datetime.now(timezone.utc).strftime(TIMESTAMP),
     }
 
 

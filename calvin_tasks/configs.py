@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from .errors import InputError, Problem, display_path
-from .model import ConfigKey, Resource
+from .model import ConfigKey, Resource, scalar_text
 from .source import load_yaml
 from .validate import _suggest, check_schema
 
@@ -128,8 +128,6 @@ def runtime_environment(environment: Environment, resource: Resource,
             variables[f"{name}_FILE"] = f"{secrets_dir}/{value['secret']}"
         elif isinstance(value, list):
             variables[name] = ",".join(str(item) for item in value)
-        elif isinstance(value, bool):
-            variables[name] = "true" if value else "false"
         else:
-            variables[name] = str(value)
+            variables[name] = scalar_text(value)
     return variables

@@ -19,16 +19,9 @@ class RawResource:
     document: YamlDocument
 
 
-def discover(resources_dir: Path, root: Path) -> list[RawResource]:
-    """Every resources/<name>/resource.yaml, sorted by name; all syntax errors at once."""
-    found, problems = scan(resources_dir, root)
-    if problems:
-        raise InputError(problems)
-    return found
-
-
 def scan(resources_dir: Path, root: Path) -> tuple[list[RawResource], list[Problem]]:
-    """The resources that parse, and the problems of those that do not."""
+    """Every resources/<name>/resource.yaml, sorted by name: the resources that parse, and the
+    problems of those that do not (all of them, at once)."""
     if not resources_dir.is_dir():
         raise InputError([Problem(display_path(resources_dir, root), "no resources folder",
                                   hint="create resources/<name>/resource.yaml")])

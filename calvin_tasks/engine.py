@@ -93,9 +93,7 @@ class Engine:
         if status != 200:
             raise EngineUnavailable(f"the Docker engine at {engine_address()} answered {status} "
                                     f"to inspecting {reference}")
-        data = json.loads(body)
-        config = data.get("Config") or {}
-        return ImageInfo(data["Id"], tuple(data.get("RepoTags") or ()), config.get("Labels") or {})
+        return _image_info(json.loads(body))
 
     def ping(self) -> None:
         """Check the engine answers; on a local socket without loading the Docker SDK (a no-op run
@@ -109,11 +107,9 @@ class Engine:
         import docker.errors
 
         try:
-            data = self.api.inspect_image(reference)
+            return _image_info(self.api.inspect_image(reference))
         except docker.errors.ImageNotFound:
             return None
-        config = data.get("Config") or {}
-        return ImageInfo(data["Id"], tuple(data.get("RepoTags") or ()), config.get("Labels") or {})
 
     def inspect_raw(self, reference: str) -> dict[str, Any]:
         return dict(self.api.inspect_image(reference))
@@ -197,11 +193,6 @@ class Engine:
         return info.id
 
     # -- containers --------------------------------------------------------------------------
-    @property
-    def client(self) -> Any:
-        self.api  # noqa: B018 - connects
-        return self._client
-
     def _create(self, *, image: str, command: list[str] | None, env: Mapping[str, str], user: str | None,
                 network: str, limits: Limits, labels: Mapping[str, str], ports: list[int] | None = None,
                 entrypoint: list[str] | None = None) -> str:
@@ -421,6 +412,18 @@ class _UnixConnection(http.client.HTTPConnection):
         self.sock = sock
 
 
+def _image_info(data: Mapping[str, Any]) -> ImageInfo:
+    """What Calvin keeps of the engine's answer to inspecting an image."""
+    config = data.get("Config") or {}
+    return ImageInfo(data["Id"], tuple(data.get("RepoTags") or ()), config.get("Labels") or {})
+
+
+def _unreachable(reason: str) -> EngineUnavailable:
+    return EngineUnavailable(
+        f"cannot reach the Docker engine at {engine_address()}: {reason} — start it "
+        "(`make engine` installs and starts one), or point DOCKER_HOST at a running engine")
+
+
 def _socket_request(connection: http.client.HTTPConnection, path: str) -> tuple[int, bytes]:
     """GET on a kept-alive connection to the engine's socket."""
     try:
@@ -431,30 +434,18 @@ def _socket_request(connection: http.client.HTTPConnection, path: str) -> tuple[
         connection.close()
         reason = {FileNotFoundError: "no engine socket", ConnectionRefusedError: "connection refused",
                   PermissionError: "permission denied on the socket"}.get(type(err), str(err))
-        raise EngineUnavailable(
-            f"cannot reach the Docker engine at {engine_address()}: {reason} — start it "
-            "(`make engine` installs and starts one), or point DOCKER_HOST at a running engine") from None
+        raise _unreachable(reason) from None
 
 
 def _socket_get(path: str) -> bytes:
     """GET from the engine's API on its unix socket: the cheap read the no-op path needs."""
-    socket_path = _socket_path()
-    assert socket_path is not None
-    connection = _UnixConnection(socket_path, timeout=30)
+    connection = _UnixConnection(_socket_path() or "", timeout=30)
     try:
-        connection.request("GET", path)
-        response = connection.getresponse()
-        body = response.read()
-    except OSError as err:
-        reason = {FileNotFoundError: "no engine socket", ConnectionRefusedError: "connection refused",
-                  PermissionError: "permission denied on the socket"}.get(type(err), str(err))
-        raise EngineUnavailable(
-            f"cannot reach the Docker engine at {engine_address()}: {reason} — start it "
-            "(`make engine` installs and starts one), or point DOCKER_HOST at a running engine") from None
+        status, body = _socket_request(connection, path)
     finally:
         connection.close()
-    if response.status != 200:
-        raise EngineUnavailable(f"the Docker engine at {engine_address()} answered {response.status} to GET {path}")
+    if status != 200:
+        raise EngineUnavailable(f"the Docker engine at {engine_address()} answered {status} to GET {path}")
     return body
 
 
@@ -466,11 +457,21 @@ def _connect() -> Any:
         client = docker.from_env(timeout=120)
         client.ping()
     except docker.errors.DockerException as err:
-        raise EngineUnavailable(
-            f"cannot reach the Docker engine at {engine_address()}: {_reason(err)} — start it "
-            "(`make engine` installs and starts one), or point DOCKER_HOST at a running engine"
-        ) from None
+        raise _unreachable(_reason(err)) from None
     return client
+
+
+def from_engine_client(err: BaseException) -> bool:
+    """Whether `err` is the Docker client's report of something the engine refused (or dropped),
+    rather than a bug in Calvin."""
+    return type(err).__module__.split(".")[0] in ("docker", "requests", "urllib3")
+
+
+def refusal_text(err: BaseException) -> str:
+    """The first line of what the engine said, without the client's wrapping."""
+    explanation = getattr(err, "explanation", None)
+    text = explanation.decode() if isinstance(explanation, bytes) else explanation
+    return str(text or err).strip().splitlines()[0][:500]
 
 
 def _reason(err: BaseException) -> str:

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+TIMESTAMP = "%Y-%m-%dT%H:%M:%SZ"  # UTC, in reports, records, manifests and the created label
 GROUPS = ("base", "build", "supporting")
 BUILDERS = ("docker", "rootfs")
 LABEL_FINGERPRINT = "calvin.fingerprint"
@@ -12,6 +13,13 @@ LABEL_RESOURCE = "calvin.resource"
 LABEL_PARENT = "calvin.parent-fingerprint"
 LABEL_NAMESPACE = "calvin.namespace"
 TEST_FILE_PREFIX = "test_"
+
+
+def scalar_text(value: Any) -> str:
+    """A YAML scalar as a build argument or environment variable: true/false, not True/False."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,10 @@ from typing import Any, Protocol
 from .build import content_reference, image_for
 from .engine import Engine, Output
 from .errors import CalvinError, StepFailed, VersionNotBumped, display_path
-from .model import LABEL_FINGERPRINT, Project, content_tag
+from .model import LABEL_FINGERPRINT, TIMESTAMP, Project, content_tag
 from .registry import Registry
-from .results import _write_atomic, read_summary
+from .files import write_atomic
+from .results import read_summary
 from .source import load_yaml
 
 
@@ -206,7 +207,7 @@ def write_manifest(project: Project, engine: Engine, store: ReleaseStore) -> Pat
     """out/releases/<time>.json for this run, and out/releases/latest.json."""
     now = datetime.now(timezone.utc)
     document = {
-        "time": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "time": now.strftime(TIMESTAMP),
         "namespace": project.settings.namespace,
         "registry": project.settings.registry,
         "resources": [manifest_entry(project, engine, store, name) for name in project.order],
@@ -222,6 +223,6 @@ def write_manifest(project: Project, engine: Engine, store: ReleaseStore) -> Pat
     if {k: v for k, v in previous.items() if k != "time"} == {k: v for k, v in document.items() if k != "time"}:
         return latest
     with _manifest_lock:
-        _write_atomic(path, text)
-        _write_atomic(folder / "latest.json", text)
+        write_atomic(path, text)
+        write_atomic(folder / "latest.json", text)
     return path

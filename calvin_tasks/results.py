@@ -6,29 +6,15 @@ folder, not in doit's database: deleting the database does not re-run passed tes
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 import xml.etree.ElementTree as ET
 from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Sequence
 
-from .model import Fingerprints, Settings
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    """Write via a temporary file and rename: an interrupted run never leaves half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
+from .files import write_atomic
+from .model import TIMESTAMP, Fingerprints, Settings
 
 
 def reports_dir(settings: Settings) -> Path:
@@ -47,13 +33,13 @@ def write_reports(settings: Settings, name: str, image: str, fingerprints: Finge
         "image": image,
         "build_fingerprint": fingerprints.build,
         "test_fingerprint": fingerprints.test,
-        "time": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "time": datetime.now(timezone.utc).strftime(TIMESTAMP),
         "passed": not failed,
         "counts": {"checks": len(results), "failed": len(failed)},
         "checks": [asdict(r) for r in results],
     }
     json_path = reports_dir(settings) / f"{name}.json"
-    _write_atomic(json_path, json.dumps(summary, indent=2) + "\n")
+    write_atomic(json_path, json.dumps(summary, indent=2) + "\n")
     suite = ET.Element("testsuite", name=f"calvin.{name}", tests=str(len(results)), failures=str(len(failed)),
                        errors="0", time=f"{sum(r.seconds for r in results):.3f}")
     for result in results:
@@ -63,7 +49,7 @@ def write_reports(settings: Settings, name: str, image: str, fingerprints: Finge
             failure = ET.SubElement(case, "failure", message=_xml_text(result.message))
             failure.text = _xml_text(result.log or result.message)
     junit_path = reports_dir(settings) / f"{name}.junit.xml"
-    _write_atomic(junit_path, ET.tostring(_wrap(suite), encoding="unicode"))
+    write_atomic(junit_path, ET.tostring(_wrap(suite), encoding="unicode"))
     return json_path, junit_path
 
 
@@ -82,9 +68,9 @@ def _wrap(suite: ET.Element) -> ET.Element:
 
 
 def record_pass(settings: Settings, name: str, image: str, fingerprints: Fingerprints, checks: int) -> None:
-    _write_atomic(record_path(settings, name), json.dumps({
+    write_atomic(record_path(settings, name), json.dumps({
         "image": image, "build": fingerprints.build, "test": fingerprints.test, "checks": checks,
-        "time": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}) + "\n")
+        "time": datetime.now(timezone.utc).strftime(TIMESTAMP)}) + "\n")
 
 
 def forget_pass(settings: Settings, name: str) -> None:

@@ -13,12 +13,12 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Mapping, Protocol
 
-from .engine import Engine, Limits, Outcome
+from .engine import Engine, Limits, Outcome, from_engine_client
 from .errors import StepFailed
-from .model import LABEL_NAMESPACE, LABEL_RESOURCE, CheckSpec, Project, Resource
+from .model import LABEL_NAMESPACE, LABEL_RESOURCE, CheckSpec, Project, Resource, scalar_text
 
 SMOKE_LABEL = "calvin.smoke"
 SMOKE_NETWORK = "calvin-smoke"
@@ -46,8 +46,6 @@ class SmokeContext:
     limits: Limits
     timeout: float
     labels: Mapping[str, str]
-    project: Project
-    notes: list[str] = field(default_factory=list)
 
 
 class CheckKind(Protocol):
@@ -56,8 +54,7 @@ class CheckKind(Protocol):
 
 
 def _env(values: Mapping[str, Any] | None) -> dict[str, str]:
-    return {key: (("true" if value else "false") if isinstance(value, bool) else str(value))
-            for key, value in (values or {}).items()}
+    return {key: scalar_text(value) for key, value in (values or {}).items()}
 
 
 def _expect_output(spec: Mapping[str, Any], outcome: Outcome) -> list[str]:
@@ -282,7 +279,7 @@ def run_check(ctx: SmokeContext, check: CheckSpec) -> CheckResult:
     except StepFailed as err:
         passed, why, log = False, str(err), ""
     except Exception as err:  # the engine refused something: a failed check, with its reason
-        if type(err).__module__.split(".")[0] not in ("docker", "requests", "urllib3"):
+        if not from_engine_client(err):
             raise
         passed, why, log = False, f"the engine said: {err}", ""
     return CheckResult(ctx.resource.name, check.kind, check.name, passed, why,
@@ -303,7 +300,7 @@ def run_suite(project: Project, engine: Engine, name: str, image: str, say: Any)
         say(f"{name} · removed {leftovers} container(s) left by an interrupted run")
     ctx = SmokeContext(engine=engine, resource=resource, image=image,
                        limits=Limits(settings.test_memory, settings.test_pids), timeout=settings.test_timeout,
-                       labels=labels, project=project)
+                       labels=labels)
     results = []
     for check in resource.checks:
         result = run_check(ctx, check)

@@ -90,7 +90,7 @@ def _walk(node: yaml.Node, path: KeyPath, lines: dict[KeyPath, int], duplicates:
             line = key_node.start_mark.line + 1
             if key in seen:
                 duplicates.append(Problem(display, f"duplicate key '{key}' (first at line {seen[key]})",
-                                          line=line, resource=resource, key_path=_dotted(path + (key,)),
+                                          line=line, resource=resource, key_path=dotted(path + (key,)),
                                           hint="keep one of them"))
                 continue
             seen[key] = line
@@ -101,11 +101,9 @@ def _walk(node: yaml.Node, path: KeyPath, lines: dict[KeyPath, int], duplicates:
             _walk(item, path + (index,), lines, duplicates, display, resource)
 
 
-def _dotted(path: KeyPath) -> str:
+def dotted(path: KeyPath) -> str:
     text = ""
     for part in path:
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
     return text
 
-
-dotted = _dotted

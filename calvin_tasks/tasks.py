@@ -16,7 +16,7 @@ from doit.exceptions import InvalidDodoFile, TaskFailed  # type: ignore[import-u
 from . import build as building
 from . import release, results, smoke
 from .plan import State, plan
-from .engine import Engine
+from .engine import Engine, from_engine_client, refusal_text
 from .errors import CalvinError, StepFailed, display_path
 from .model import Project
 from .project import load_project
@@ -59,18 +59,12 @@ def _step(function: Callable[..., Any], *args: Any) -> Callable[[], Any]:
         except CalvinError as err:
             return TaskFailed(str(err))
         except Exception as err:
-            if type(err).__module__.split(".")[0] not in ("docker", "requests", "urllib3"):
+            if not from_engine_client(err):
                 raise  # a bug in Calvin: keep its traceback
-            return TaskFailed(f"the Docker engine refused: {_engine_message(err)}")
+            return TaskFailed(f"the Docker engine refused: {refusal_text(err)}")
         return result if result is not None else True
     action.__name__ = getattr(function, "__name__", "step")
     return action
-
-
-def _engine_message(err: Exception) -> str:
-    explanation = getattr(err, "explanation", None)
-    text = explanation.decode() if isinstance(explanation, bytes) else explanation
-    return str(text or err).strip().splitlines()[0][:500]
 
 
 def _uptodate(check: Callable[[], bool]) -> Callable[[], bool]:

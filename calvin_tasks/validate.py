@@ -14,7 +14,8 @@ from typing import Any, Iterable
 from . import dockerfile
 from .discover import RawResource
 from .errors import InputError, Problem, display_path
-from .model import TEST_FILE_PREFIX, BuildSpec, CheckSpec, ConfigKey, Resource
+from .files import write_atomic
+from .model import TEST_FILE_PREFIX, BuildSpec, CheckSpec, ConfigKey, Resource, scalar_text
 from .source import KeyPath, YamlDocument, dotted, load_yaml
 
 NAME_PATTERN = re.compile(r"^[a-z0-9]+(?:(?:\.|-+)[a-z0-9]+)*$")  # a valid Docker repository name part
@@ -70,10 +71,7 @@ class SchemaCache:
         if self.path is None or not self.added:
             return
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}")
-            temporary.write_text("\n".join(sorted(self.known | self.added)) + "\n")
-            os.replace(temporary, self.path)
+            write_atomic(self.path, "\n".join(sorted(self.known | self.added)) + "\n")
         except OSError:
             pass  # a cache: without it the next run checks again
 
@@ -196,7 +194,7 @@ def _to_resource(item: RawResource, data: dict[str, Any]) -> Resource:
     spec = BuildSpec(
         builder=build.get("builder", "docker"),
         dockerfile=build.get("dockerfile", "Dockerfile"),
-        args={key: _arg_text(value) for key, value in (build.get("args") or {}).items()},
+        args={key: scalar_text(value) for key, value in (build.get("args") or {}).items()},
         command=tuple(build.get("command") or ()),
         image=build.get("image") or {},
     )
@@ -206,11 +204,6 @@ def _to_resource(item: RawResource, data: dict[str, Any]) -> Resource:
                     description=data["description"].strip(), group=data["group"], version=data["version"],
                     base=data.get("base"), build=spec, tests=tests, config=config)
 
-
-def _arg_text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
 
 
 def _semantic(resource: Resource, doc: YamlDocument, names: set[str], root: Path) -> list[Problem]:
