@@ -15,7 +15,7 @@ help:
 	@echo "make engine  make sure a Docker engine is installed and running"
 	@echo "make registry  a local Docker registry on 127.0.0.1:5000 (the artefact repository)"
 	@echo "make release   make build, releasing to that registry"
-	@echo "make tools   host tools: mmdebstrap (the debian rootfs), busybox-static (test images), docker-compose (system test)"
+	@echo "make tools   host tools: mmdebstrap (the debian rootfs), busybox-static (test images), docker-compose (system test), docker-registry and htpasswd (test registries)"
 	@echo "make bench   Calvin against plain docker build on synthetic trees: BENCHMARKS.md (BENCH_SIZES=10,50 for a short run)"
 
 $(BIN)/doit: pyproject.toml
@@ -30,7 +30,8 @@ engine:
 	@scripts/engine.sh
 
 tools:
-	@scripts/apt-ensure.sh mmdebstrap:mmdebstrap busybox:busybox-static docker-compose:docker-compose
+	@scripts/apt-ensure.sh mmdebstrap:mmdebstrap busybox:busybox-static docker-compose:docker-compose \
+	  docker-registry:docker-registry htpasswd:apache2-utils
 
 build: setup engine tools
 	$(BIN)/doit

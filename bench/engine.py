@@ -1,4 +1,4 @@
-"""The benchmark's view of the Docker engine and its own registry.
+"""The benchmark's view of the Docker engine, and a private engine of its own.
 
 Builds are counted from the engine, never from Calvin's output: an image id under a
 namespace that did not exist before a run and whose `Created` time lies inside the run is
@@ -11,9 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
-import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -141,12 +139,6 @@ class EngineProbe:
         self.client.close()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class PrivateEngine:
     """A dockerd of the benchmark's own (same binary, its own data root and socket): no other
     user's builds, prunes or images share it, and removing it removes everything it made."""
@@ -205,51 +197,6 @@ class PrivateEngine:
             leftover.unlink(missing_ok=True)
         if self.bridge:
             subprocess.run(["ip", "link", "del", self.bridge], capture_output=True)
-
-
-class PrivateRegistry:
-    """A Docker Distribution registry on a free loopback port, its storage in a temporary folder."""
-
-    def __init__(self, work: Path) -> None:
-        self.port = free_port()
-        self.address = f"127.0.0.1:{self.port}"
-        self.root = Path(tempfile.mkdtemp(prefix="registry-", dir=work))
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @staticmethod
-    def possible() -> bool:
-        return shutil.which("docker-registry") is not None
-
-    def start(self) -> None:
-        config = self.root / "config.yml"
-        config.write_text(f"version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n"
-                          f"    rootdirectory: {self.root / 'data'}\n  delete:\n    enabled: true\n"
-                          f"http:\n  addr: {self.address}\n")
-        self.process = subprocess.Popen(["docker-registry", "serve", str(config)],
-                                        stdout=(self.root / "registry.log").open("wb"), stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL, start_new_session=True)
-        import urllib.request
-
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"http://{self.address}/v2/", timeout=1):
-                    return
-            except Exception:
-                if self.process.poll() is not None:
-                    break
-                time.sleep(0.2)
-        raise RuntimeError(f"the registry did not start: {(self.root / 'registry.log').read_text()[-2000:]}")
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        shutil.rmtree(self.root, ignore_errors=True)
 
 
 def describe_machine(probe: EngineProbe) -> dict[str, Any]:

@@ -10,10 +10,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Mapping, Protocol
 
-from .context import walk, write_tar
+from .context import write_tar
 from .engine import Engine, Output
 from .errors import StepFailed
-from .model import LABEL_FINGERPRINT, LABEL_PARENT, LABEL_RESOURCE, TIMESTAMP, Project, Resource
+from .model import LABEL_FINGERPRINT, LABEL_PARENT, LABEL_RESOURCE, TIMESTAMP, Entry, Project, Resource
+from .store import content_reference
 
 ROOTFS_PLACEHOLDER = "{rootfs}"
 
@@ -23,6 +24,7 @@ class BuildJob:
     """One image to make: the resource, where to tag it, and what it builds on."""
 
     resource: Resource
+    entries: tuple[Entry, ...]
     repository: str
     tag: str
     labels: Mapping[str, str]
@@ -39,7 +41,6 @@ class Builder(Protocol):
 class DockerBuilder:
     def build(self, engine: Engine, job: BuildJob) -> str:
         resource = job.resource
-        entries, _ = walk(resource)
         args = dict(resource.build.args)
         if job.parent_image is not None:
             args["BASE_IMAGE"] = job.parent_image
@@ -48,10 +49,10 @@ class DockerBuilder:
         labels = " ".join(f"{_quoted(key)}={_quoted(value)}" for key, value in sorted(job.labels.items()))
         dockerfile += f"\nLABEL {labels}\n".encode()
         with tempfile.SpooledTemporaryFile(max_size=64 * 1024 * 1024) as context:
-            write_tar(resource, entries, context, {resource.build.dockerfile: dockerfile})
+            write_tar(resource, job.entries, context, {resource.build.dockerfile: dockerfile})
             context.seek(0)
             return engine.build(context=context, dockerfile=resource.build.dockerfile,
-                                reference=f"{job.repository}:{job.tag}", buildargs=args, labels={},
+                                reference=f"{job.repository}:{job.tag}", buildargs=args,
                                 network=job.network, output=_quiet(job.output))
 
 
@@ -134,26 +135,14 @@ def labels_for(project: Project, name: str) -> dict[str, str]:
     }
 
 
-def content_reference(project: Project, name: str) -> str:
-    resource = project.resources[name]
-    return f"{resource.repository(project.settings.namespace)}:{project.fingerprints[name].content_tag}"
-
-
-def image_for(project: Project, engine: Engine, name: str) -> str | None:
-    """The id of the image holding `name`'s current fingerprint, if the engine has it."""
-    info = engine.find(content_reference(project, name))
-    if info is None or info.fingerprint != project.fingerprints[name].build:
-        return None
-    return info.id
-
-
 def build_resource(project: Project, engine: Engine, name: str, output: Output,
                    parent_image: str | None) -> str:
     """Build one resource on its parent's exact image; returns the new image id."""
     resource = project.resources[name]
     if resource.base is not None and parent_image is None:
         raise StepFailed(f"'{name}' needs its parent's image ({content_reference(project, resource.base)})")
-    job = BuildJob(resource=resource, repository=resource.repository(project.settings.namespace),
+    job = BuildJob(resource=resource, entries=project.inputs[name].build,
+                   repository=resource.repository(project.settings.namespace),
                    tag=project.fingerprints[name].content_tag, labels=labels_for(project, name),
                    parent_image=parent_image, network=project.settings.build_network, output=output)
     return BUILDERS[resource.build.builder]().build(engine, job)

@@ -1,7 +1,8 @@
 """What goes into a resource's build: the folder less .dockerignore and the smoke tests.
 
-The same list feeds the fingerprint and the build context sent to the engine, so
-the fingerprint covers exactly what the builder sees.
+Each folder is walked once per run. The same entries feed the fingerprint and the build
+context sent to the engine, and the tar writer checks each file's digest as it adds it: the
+fingerprint covers exactly what the builder sees, and a file changed mid-run fails the build.
 """
 from __future__ import annotations
 
@@ -11,28 +12,17 @@ import os
 import re
 import stat
 import tarfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from .model import TEST_FILE_PREFIX, Resource
+from .errors import StepFailed, display_path
+from .model import TEST_FILE_PREFIX, Entry, Inputs, Resource
 
 DOCKERIGNORE = ".dockerignore"
 RESOURCE_FILE = "resource.yaml"
 TEST_FOLDER = "tests"
 _ALWAYS_SKIPPED_DIRS = {"__pycache__", ".pytest_cache", ".git"}
 CONTEXT_MTIME = 946684800  # 2000-01-01: file times are not build inputs
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One file, folder or link of the build context, by its path inside the folder."""
-
-    path: str
-    kind: str  # "file" | "dir" | "link"
-    executable: bool = False
-    digest: str = ""
-    target: str = ""
 
 
 class IgnoreRules:
@@ -108,8 +98,8 @@ def is_test_input(resource: Resource, path: str) -> bool:
         (first.startswith(TEST_FILE_PREFIX) and first.endswith(".py")) or first == "conftest.py"))
 
 
-def walk(resource: Resource) -> tuple[list[Entry], list[Entry]]:
-    """(build inputs, smoke-test inputs) of a resource folder, sorted by path."""
+def walk(resource: Resource) -> Inputs:
+    """The build inputs and smoke-test inputs of a resource folder, each sorted by path."""
     folder = resource.folder
     rules = IgnoreRules.read(folder)
     always = {resource.build.dockerfile, DOCKERIGNORE} if resource.build.builder == "docker" else {DOCKERIGNORE}
@@ -133,7 +123,7 @@ def walk(resource: Resource) -> tuple[list[Entry], list[Entry]]:
                 build.append(entry)
     build.sort(key=lambda e: e.path)
     tests.sort(key=lambda e: e.path)
-    return build, [e for e in tests if e.kind != "dir"]
+    return Inputs(tuple(build), tuple(e for e in tests if e.kind != "dir"))
 
 
 def _entry(item: os.DirEntry[str], rel: str) -> Entry:
@@ -148,9 +138,11 @@ def _entry(item: os.DirEntry[str], rel: str) -> Entry:
                  digest=digest)
 
 
-def write_tar(resource: Resource, entries: list[Entry], out: IO[bytes],
+def write_tar(resource: Resource, entries: tuple[Entry, ...], out: IO[bytes],
               replace: dict[str, bytes] | None = None) -> None:
-    """The build context as a tar with fixed owners, modes and times; `replace` swaps file contents."""
+    """The build context as a tar with fixed owners, modes and times; `replace` swaps file contents
+    (after the original is checked). Each file must still have the digest it had when the run
+    fingerprinted it: otherwise the image would carry a fingerprint of other content."""
     replace = replace or {}
     with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for entry in entries:
@@ -165,7 +157,21 @@ def write_tar(resource: Resource, entries: list[Entry], out: IO[bytes],
                 info.type, info.mode, info.linkname = tarfile.SYMTYPE, 0o777, entry.target
                 tar.addfile(info)
             else:
-                data = replace.get(entry.path) or (resource.folder / entry.path).read_bytes()
+                data = _unchanged(resource, entry)
+                data = replace.get(entry.path, data)
                 info.size = len(data)
                 info.mode = 0o755 if entry.executable else 0o644
                 tar.addfile(info, io.BytesIO(data))
+
+
+def _unchanged(resource: Resource, entry: Entry) -> bytes:
+    path = resource.folder / entry.path
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise StepFailed(f"{display_path(path)} changed during the run ({err.strerror}); "
+                         "nothing was built — run again") from None
+    if hashlib.sha256(data).hexdigest() != entry.digest:
+        raise StepFailed(f"{display_path(path)} changed during the run (after it was fingerprinted); "
+                         "nothing was built — run again")
+    return data

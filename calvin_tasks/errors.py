@@ -53,12 +53,28 @@ class InputError(CalvinError):
         return "\n".join(lines)
 
 
-class EngineUnavailable(CalvinError):
-    """The Docker engine cannot be reached."""
+class EngineError(CalvinError):
+    """The Docker engine refused a request, or failed while answering it."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class EngineNotFound(EngineError):
+    """The engine has no such image, container or network."""
+
+
+class EngineTimeout(EngineError):
+    """The engine did not answer within the client's time limit."""
+
+
+class EngineUnavailable(EngineError):
+    """The Docker engine cannot be reached, or stopped answering."""
 
 
 class RegistryUnavailable(CalvinError):
-    """The configured registry cannot be reached."""
+    """The configured registry cannot be reached, or answered with an error."""
 
 
 class StepFailed(CalvinError):

@@ -10,8 +10,7 @@ import hashlib
 import json
 from typing import Any, Mapping
 
-from .context import Entry, walk
-from .model import Fingerprints, Resource
+from .model import Entry, Fingerprints, Inputs, Resource
 
 BUILD_FORMAT = "calvin-build-1"
 TEST_FORMAT = "calvin-test-1"
@@ -22,7 +21,7 @@ def _digest(payload: Mapping[str, Any]) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _files(entries: list[Entry]) -> list[list[str]]:
+def _files(entries: tuple[Entry, ...]) -> list[list[str]]:
     rows = []
     for e in entries:
         detail = e.digest if e.kind == "file" else e.target
@@ -30,12 +29,13 @@ def _files(entries: list[Entry]) -> list[list[str]]:
     return rows
 
 
-def fingerprint_all(resources: Mapping[str, Resource], order: tuple[str, ...]) -> dict[str, Fingerprints]:
+def fingerprint_all(resources: Mapping[str, Resource], order: tuple[str, ...],
+                    inputs: Mapping[str, Inputs]) -> dict[str, Fingerprints]:
     """Fingerprints in build order, each build fingerprint covering its parent's."""
     result: dict[str, Fingerprints] = {}
     for name in order:
         resource = resources[name]
-        build_entries, test_entries = walk(resource)
+        build_entries, test_entries = inputs[name].build, inputs[name].test
         parent = result[resource.base].content if resource.base else None
         content = _digest({"format": BUILD_FORMAT, "name": name, "build": resource.build.settings(),
                            "files": _files(build_entries), "parent": parent})

@@ -2,15 +2,13 @@
 from __future__ import annotations
 
 from graphlib import CycleError, TopologicalSorter
-from pathlib import Path
 from typing import Mapping
 
-from .errors import InputError, Problem, display_path
+from .errors import InputError, Problem
 from .model import Resource
-from .source import load_yaml
 
 
-def build_order(resources: Mapping[str, Resource], root: Path | None = None) -> tuple[str, ...]:
+def build_order(resources: Mapping[str, Resource]) -> tuple[str, ...]:
     """Parents before children; ties broken by name so the order is the same everywhere."""
     sorter: TopologicalSorter[str] = TopologicalSorter()
     for name in sorted(resources):
@@ -19,7 +17,7 @@ def build_order(resources: Mapping[str, Resource], root: Path | None = None) -> 
     try:
         sorter.prepare()
     except CycleError as err:
-        raise InputError([_cycle_problem(list(err.args[1]), resources, root)]) from None
+        raise InputError([_cycle_problem(list(err.args[1]), resources)]) from None
     order: list[str] = []
     while sorter.is_active():
         ready = sorted(sorter.get_ready())
@@ -28,16 +26,15 @@ def build_order(resources: Mapping[str, Resource], root: Path | None = None) -> 
     return tuple(order)
 
 
-def _cycle_problem(cycle: list[str], resources: Mapping[str, Resource], root: Path | None) -> Problem:
+def _cycle_problem(cycle: list[str], resources: Mapping[str, Resource]) -> Problem:
     # graphlib lists each node before the node that depends on it; we print child → base.
     nodes = list(reversed(cycle[:-1]))
     start = nodes.index(min(nodes))
     nodes = nodes[start:] + nodes[:start]
     first = resources[nodes[0]]
-    display = display_path(first.source, root)
-    line = load_yaml(first.source, display).line_of(("base",))
     path = " → ".join(nodes + [nodes[0]])
-    return Problem(display, f"cycle in base: {path}", line=line, resource=first.name, key_path="base",
+    return Problem(first.display, f"cycle in base: {path}", line=first.line_of("base"), resource=first.name,
+                   key_path="base",
                    hint="each resource names the next as its base; break the cycle by removing one base")
 
 

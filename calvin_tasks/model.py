@@ -5,6 +5,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+KeyPath = tuple[str | int, ...]
+
 TIMESTAMP = "%Y-%m-%dT%H:%M:%SZ"  # UTC, in reports, records, manifests and the created label
 GROUPS = ("base", "build", "supporting")
 BUILDERS = ("docker", "rootfs")
@@ -20,6 +22,48 @@ def scalar_text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
+
+
+@dataclass(frozen=True)
+class Lines:
+    """Where each key path of a YAML file starts: carried by the records made from it, so no later
+    stage re-reads the file to name a line."""
+
+    table: Mapping[KeyPath, int] = field(default_factory=dict)
+
+    def of(self, key_path: KeyPath) -> int:
+        """The line of key_path, or of its nearest ancestor that has one."""
+        path = tuple(key_path)
+        while path:
+            if path in self.table:
+                return self.table[path]
+            # the table holds keys as written; a key YAML read as a number is looked up as text
+            text = tuple(part if isinstance(part, (int, str)) and not isinstance(part, bool) else str(part)
+                         for part in path)
+            if text in self.table:
+                return self.table[text]
+            path = path[:-1]
+        return self.table.get((), 1)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One file, folder or link of a resource folder, by its path inside the folder."""
+
+    path: str
+    kind: str  # "file" | "dir" | "link"
+    executable: bool = False
+    digest: str = ""
+    target: str = ""
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """A resource folder, walked once per run: what goes into the build (and its context), and
+    the smoke-test inputs."""
+
+    build: tuple[Entry, ...]
+    test: tuple[Entry, ...]
 
 
 @dataclass(frozen=True)
@@ -73,9 +117,18 @@ class Resource:
     tests: Path | None = None
     config: tuple[ConfigKey, ...] = ()
     checks: tuple[CheckSpec, ...] = ()
+    display: str = ""  # resource.yaml as the user names it (relative to the project)
+    lines: Lines = field(default_factory=Lines, compare=False, repr=False)
 
     def repository(self, namespace: str) -> str:
         return f"{namespace}/{self.name}"
+
+    def line_of(self, *key_path: str | int) -> int:
+        return self.lines.of(key_path)
+
+    def where(self, *key_path: str | int) -> str:
+        """resource.yaml:line of a key, for messages."""
+        return f"{self.display or self.source}:{self.line_of(*key_path)}"
 
 
 @dataclass(frozen=True)
@@ -129,6 +182,7 @@ class Project:
     resources: Mapping[str, Resource]
     order: tuple[str, ...]
     fingerprints: Mapping[str, Fingerprints]
+    inputs: Mapping[str, Inputs] = field(default_factory=dict)
     environments: tuple[Any, ...] = ()
 
     def parent(self, name: str) -> Resource | None:

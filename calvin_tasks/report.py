@@ -4,10 +4,11 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from typing import Any, TextIO
+from typing import Any, Callable, TextIO
 
 from doit.reporter import ConsoleReporter  # type: ignore[import-untyped]
 
+STAGES = ("build", "test", "release")
 _print_lock = threading.Lock()
 
 
@@ -26,28 +27,38 @@ def prefixed(prefix: str) -> Any:
     return output
 
 
+def _stage(task: Any) -> str | None:
+    stage = task.name.split(":", 1)[0]
+    return stage if stage in STAGES and ":" in task.name else None
+
+
 class CalvinReporter(ConsoleReporter):  # type: ignore[misc]
-    """doit's console reporter, with Calvin's failure lines and a closing summary."""
+    """doit's console reporter, with Calvin's failure lines and a closing summary of the steps."""
 
     desc = "Calvin: progress lines and a summary"
 
     def __init__(self, outstream: TextIO, options: dict[str, Any]) -> None:
         super().__init__(outstream, options)
         self.started = time.monotonic()
-        self.ran: list[str] = []
+        self.ran: dict[str, list[str]] = {stage: [] for stage in STAGES}
         self.skipped: list[str] = []
         self.failed: list[tuple[str, str]] = []
         self.blocked: list[str] = []
+        self.reason: Callable[[str], str] | None = None  # the run's decision for a step, when known
 
     def execute_task(self, task: Any) -> None:
+        stage = _stage(task)
+        if stage:
+            self.ran[stage].append(task.name)
         if task.actions and task.name[0] != "_":
-            self.ran.append(task.name)
             self.write(f".  {task.title()}\n")
 
     def skip_uptodate(self, task: Any) -> None:
-        if task.actions and task.name[0] != "_":
+        if _stage(task):
             self.skipped.append(task.name)
-            self.write(f"-- {task.title()} (up to date)\n")
+        if task.actions and task.name[0] != "_":
+            why = f": {self.reason(task.name)}" if self.reason is not None and _stage(task) else ""
+            self.write(f"-- {task.title()} (up to date{why})\n")
 
     def add_failure(self, task: Any, fail: Any) -> None:
         from doit.exceptions import UnmetDependency  # type: ignore[import-untyped]
@@ -55,33 +66,25 @@ class CalvinReporter(ConsoleReporter):  # type: ignore[misc]
         if not fail.report:
             return
         if isinstance(fail, UnmetDependency):
-            if task.actions and ":" in task.name:
+            if _stage(task):
                 self.blocked.append(task.name)
                 self.write(f"!! {task.name}: not run, {fail.get_msg().strip()} did not succeed\n")
             return
-        message = _message(fail)
+        message = str(fail.message if getattr(fail, "message", None) else fail.get_msg()).strip()
         self.failed.append((task.name, message))
         self.write(f"FAILED {task.name}: {message}\n")
-
-    def _write_failure(self, result: dict[str, Any], write_exception: bool = True) -> None:
-        pass
 
     def complete_run(self) -> None:
         for error in self.runtime_errors:
             self.write(f"ERROR: {error}\n")
-        elapsed = time.monotonic() - self.started
-        ran = [name for name in self.ran if name not in {f for f, _ in self.failed}]
-        self.write(f"calvin: {len(ran)} ran, {len(self.skipped)} up to date, {len(self.failed)} failed, "
-                   f"{len(self.blocked)} blocked in {elapsed:.1f} s\n")
+        failed = {name for name, _ in self.failed}
+        if any(self.ran.values()) or self.skipped or self.failed or self.blocked:
+            done = {"build": "built", "test": "tested", "release": "released"}
+            counts = ", ".join(f"{done[stage]} {len([n for n in self.ran[stage] if n not in failed])}"
+                               for stage in STAGES)
+            self.write(f"calvin: {counts}; {len(self.skipped)} up to date, {len(self.failed)} failed, "
+                       f"{len(self.blocked)} not run in {time.monotonic() - self.started:.1f} s\n")
         for name, message in self.failed:
             self.write(f"  FAILED  {name}: {message}\n")
         if self.blocked:
             self.write(f"  not run because a step they need failed: {', '.join(self.blocked)}\n")
-
-
-def _message(fail: Any) -> str:
-    exception = getattr(fail, "exception", None)
-    if exception is not None and getattr(exception, "calvin", False):
-        return str(exception)
-    text = fail.message if getattr(fail, "message", None) else fail.get_msg()
-    return str(text).strip()

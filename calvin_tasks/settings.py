@@ -9,14 +9,15 @@ from typing import Any, Mapping
 from .errors import InputError, Problem
 from .model import Settings
 from .source import load_yaml
-from .validate import check_schema
+from .schema import SchemaCache, check_schema
 
 PIPELINE_FILE = Path("configs") / "pipeline.yaml"
 _NAMESPACE = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")
 _REGISTRY = re.compile(r"^[A-Za-z0-9.-]+(:[0-9]+)?$")
 
 
-def load_settings(root: Path, environ: Mapping[str, str] | None = None) -> Settings:
+def load_settings(root: Path, environ: Mapping[str, str] | None = None,
+                  cache: SchemaCache | None = None) -> Settings:
     """Read configs/pipeline.yaml (optional) and apply CALVIN_NAMESPACE, CALVIN_REGISTRY,
     CALVIN_BUILD_NETWORK and CALVIN_OUTPUT."""
     env = os.environ if environ is None else environ
@@ -24,7 +25,7 @@ def load_settings(root: Path, environ: Mapping[str, str] | None = None) -> Setti
     data: dict[str, Any] = {}
     if path.is_file():
         document = load_yaml(path, PIPELINE_FILE.as_posix())
-        problems = check_schema(document, "pipeline.schema.json") if document.data is not None else []
+        problems = check_schema(document, "pipeline.schema.json", cache=cache) if document.data is not None else []
         if problems:
             raise InputError(problems)
         data = document.data or {}

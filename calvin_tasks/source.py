@@ -8,13 +8,12 @@ from typing import Any
 import yaml
 
 from .errors import InputError, Problem
+from .model import KeyPath, Lines
 
 try:
     _Loader: type = yaml.CSafeLoader
 except AttributeError:  # pragma: no cover - PyYAML without libyaml
     _Loader = yaml.SafeLoader
-
-KeyPath = tuple[str | int, ...]
 
 
 @dataclass(frozen=True)
@@ -28,17 +27,7 @@ class YamlDocument:
 
     def line_of(self, key_path: KeyPath) -> int:
         """The line of key_path, or of its nearest ancestor that has one."""
-        path = tuple(key_path)
-        while path:
-            if path in self.lines:
-                return self.lines[path]
-            # the line table holds keys as written; a key YAML read as a number is looked up as text
-            text = tuple(part if isinstance(part, (int, str)) and not isinstance(part, bool) else str(part)
-                         for part in path)
-            if text in self.lines:
-                return self.lines[text]
-            path = path[:-1]
-        return self.lines.get((), 1)
+        return Lines(self.lines).of(key_path)
 
 
 def load_yaml(path: Path, display: str, *, resource: str | None = None) -> YamlDocument:

@@ -6,40 +6,49 @@
 """
 from __future__ import annotations
 
+import threading
 import time
-from functools import cache, partial
+from functools import cache
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from doit.exceptions import InvalidDodoFile, TaskFailed  # type: ignore[import-untyped]
 
 from . import build as building
-from . import release, results, smoke
-from .plan import State, plan
-from .engine import Engine, from_engine_client, refusal_text
+from . import manifest, release, results
+from .engine import Engine
 from .errors import CalvinError, StepFailed, display_path
 from .model import Project
+from .plan import NOT_BUMPED, Plan, decide, gather
 from .project import load_project
 from .report import CalvinReporter, prefixed, say
+from .smoke.suite import run_suite
+from .store import content_reference, ensure_local, store_for
 
-# `doit` alone validates, builds, tests and releases everything, then writes the manifest.
-# (doit reads default_tasks from DOIT_CONFIG only; the rest of its settings is in pyproject.toml.)
-DOIT_CONFIG = {"reporter": CalvinReporter, "default_tasks": ["release", "manifest"]}
-
-__all__ = ["DOIT_CONFIG", "task_config", "task_plan", "task_engine", "task_build", "task_test", "task_release", "task_manifest",
-           "task_resources"]
+__all__ = ["DOIT_CONFIG", "task_config", "task_plan", "task_engine", "task_build", "task_test", "task_release",
+           "task_manifest", "task_resources"]
 
 
 class Run:
-    """What every task of one doit run shares: the checked project and one engine connection."""
+    """What every task of one doit run shares: the checked project, one engine connection, and the
+    plan — gathered once, read by every up-to-date check."""
 
     def __init__(self, project: Project, engine: Engine) -> None:
         self.project = project
         self.engine = engine
-        self.store = release.store_for(project, engine)
+        self.store = store_for(project, engine)
+        self.releasing: frozenset[str] | None = None  # resources this run releases (the reporter says)
+        self._plan: Plan | None = None
+        self._lock = threading.Lock()
+
+    def plan(self) -> Plan:
+        with self._lock:
+            if self._plan is None:
+                self._plan = decide(self.project, gather(self.project, self.engine, self.store))
+            return self._plan
 
     def local_image(self, name: str) -> str:
-        return release.ensure_local(self.project, self.engine, self.store, name, prefixed(name))
+        return ensure_local(self.project, self.engine, self.store, name, prefixed(name))
 
 
 @cache
@@ -51,6 +60,29 @@ def current() -> Run:
     return Run(project, Engine())
 
 
+class Reporter(CalvinReporter):
+    """Calvin's reporter, told which tasks this run selected: a releasing run is gated on versions,
+    and the summary reads the run's decisions."""
+
+    def initialize(self, tasks: dict[str, Any], selected_tasks: list[str]) -> None:
+        closure: set[str] = set()
+        pending = list(selected_tasks)
+        while pending:
+            name = pending.pop()
+            if name in closure or name not in tasks:
+                continue
+            closure.add(name)
+            pending.extend(tasks[name].task_dep)
+        run = current()
+        run.releasing = frozenset(n.split(":", 1)[1] for n in closure if n.startswith("release:"))
+        self.reason = lambda task: run.plan()[task].reason
+
+
+# `doit` alone validates, builds, tests and releases everything, then writes the manifest.
+# (doit reads default_tasks from DOIT_CONFIG only; the rest of its settings is in pyproject.toml.)
+DOIT_CONFIG = {"reporter": Reporter, "default_tasks": ["release", "manifest"]}
+
+
 def _step(function: Callable[..., Any], *args: Any) -> Callable[[], Any]:
     """A doit action: Calvin's expected errors become a failed step with one clear message."""
     def action() -> Any:
@@ -58,28 +90,47 @@ def _step(function: Callable[..., Any], *args: Any) -> Callable[[], Any]:
             result = function(*args)
         except CalvinError as err:
             return TaskFailed(str(err))
-        except Exception as err:
-            if not from_engine_client(err):
-                raise  # a bug in Calvin: keep its traceback
-            return TaskFailed(f"the Docker engine refused: {refusal_text(err)}")
         return result if result is not None else True
     action.__name__ = getattr(function, "__name__", "step")
     return action
 
 
-def _uptodate(check: Callable[[], bool]) -> Callable[[], bool]:
-    """An uptodate callable; an unreachable engine means 'not up to date', and the step says why."""
-    def uptodate() -> bool:
+class Decided:
+    """doit's up-to-date check for one step: the run's decision, nothing re-derived."""
+
+    def __init__(self, run: Run, task: str) -> None:
+        self.run, self.task = run, task
+
+    def __call__(self) -> bool:
         try:
-            return check()
+            return not self.run.plan()[self.task].needed
         except CalvinError:
-            return False
-    return uptodate
+            return False  # no decision without the engine: the step runs and says why it cannot
+
+    def __repr__(self) -> str:
+        return f"<the decision of `doit plan` for {self.task}>"
 
 
-def _check_engine(run: Run) -> None:
+def _engine(run: Run) -> None:
+    """Reach the engine and the store, decide every step, and stop a releasing run before any
+    build when a changed resource's version is still released with other content."""
     run.engine.ping()
-    run.engine.prefetch([building.content_reference(run.project, name) for name in run.project.order])
+    plan = run.plan()
+    blocked = plan.blocked(run.releasing) if run.releasing is not None else []
+    if blocked:
+        resources = run.project.resources
+        listed = "\n".join(f"  {d.resource}: {d.reason} ({resources[d.resource].where('version')})"
+                           for d in blocked)
+        raise StepFailed(f"{NOT_BUMPED} for {len(blocked)} resource(s), in build order; nothing was built:\n"
+                         f"{listed}\n  bump each version (resource.yaml), then run again; "
+                         "`doit build:<name>` builds and tests a change without releasing it")
+
+
+def task_engine() -> dict[str, Any]:
+    """Reach the Docker engine (and the registry) and decide the run, before any step needs it."""
+    run = current()
+    return {"actions": [_step(_engine, run)], "verbosity": 1,
+            "doc": "reach the engine and the release store; decide what the run does"}
 
 
 def _config_report(run: Run) -> None:
@@ -98,61 +149,27 @@ def task_config() -> dict[str, Any]:
 
 
 def _plan(run: Run) -> None:
-    project = run.project
-    released = {}
-    for name in project.order:
-        found = run.store.released(name, project.resources[name].version)
-        released[name] = found.fingerprint if found else None
-    state = State(built=frozenset(n for n in project.order if _built(run, n)),
-                  tested=frozenset(n for n in project.order if _tested(run, n)), released=released)
-    for step in plan(project, state):
-        mark = "will run" if step.needed else "up to date"
-        say(f"{step.stage + ':' + step.resource:<40} {mark:<10} {step.reason}")
+    plan = run.plan()
+    for decision in plan.decisions:
+        mark = "blocked" if decision.blocked else "will run" if decision.needed else "up to date"
+        say(f"{decision.task:<40} {mark:<10} {decision.reason}")
+    say(plan.summary())
 
 
 def task_plan() -> dict[str, Any]:
     """Say what `doit` would build, test and release, and why; change nothing."""
     run = current()
-    return {"actions": [_step(_plan, run)], "task_dep": ["engine"], "verbosity": 2,
+    return {"actions": [_step(_plan, run)], "verbosity": 2,
             "doc": "what a run would build, test and release, and why"}
-
-
-def task_engine() -> dict[str, Any]:
-    """Reach the Docker engine before any step needs it."""
-    run = current()
-    return {"actions": [_step(_check_engine, run)], "doc": "reach the Docker engine", "verbosity": 1}
 
 
 def _build(run: Run, name: str) -> None:
     started = time.monotonic()
-    output = prefixed(name)
     base = run.project.resources[name].base
     parent_image = run.local_image(base) if base else None
-    image = building.build_resource(run.project, run.engine, name, output, parent_image)
-    say(f"{name:>20} | built {image[7:19]} as {building.content_reference(run.project, name)} "
+    image = building.build_resource(run.project, run.engine, name, prefixed(name), parent_image)
+    say(f"{name:>20} | built {image[7:19]} as {content_reference(run.project, name)} "
         f"in {time.monotonic() - started:.1f} s")
-
-
-def _built(run: Run, name: str) -> bool:
-    if building.image_for(run.project, run.engine, name) is not None:
-        return True
-    return bool(run.project.settings.registry) and release.in_store(run.project, run.store, name)
-
-
-def task_build() -> Iterator[dict[str, Any]]:
-    """Build each resource's image, parents first; up to date when the engine holds its fingerprint."""
-    run = current()
-    yield {"basename": "build", "name": None, "doc": "build every resource's image (parents first)"}
-    for name in run.project.order:
-        resource = run.project.resources[name]
-        deps = ["engine"] + ([f"test:{resource.base}"] if resource.base else [])
-        yield {
-            "name": name,
-            "actions": [_step(_build, run, name)],
-            "task_dep": deps,
-            "uptodate": [_uptodate(partial(_built, run, name))],
-            "doc": f"build {name} ({run.project.fingerprints[name].content_tag})",
-        }
 
 
 def _test(run: Run, name: str) -> None:
@@ -161,7 +178,7 @@ def _test(run: Run, name: str) -> None:
     fingerprints = project.fingerprints[name]
     if not project.resources[name].checks:
         say(f"{name} · no smoke checks declared (add resources/{name}/tests.yaml)")
-    checks = smoke.run_suite(project, run.engine, name, image, say)
+    checks = run_suite(project, run.engine, name, image, say)
     json_report, _ = results.write_reports(project.settings, name, image, fingerprints, checks)
     failed = [c for c in checks if not c.passed]
     if failed:
@@ -171,49 +188,48 @@ def _test(run: Run, name: str) -> None:
     results.record_pass(project.settings, name, image, fingerprints, len(checks))
 
 
-def _tested(run: Run, name: str) -> bool:
-    image = building.image_for(run.project, run.engine, name)
-    if image is not None and results.passed(run.project.settings, name, image, run.project.fingerprints[name]):
-        return True
-    return release.tested_in_store(run.project, run.store, name)
+def _release(run: Run, name: str) -> None:
+    release.release_resource(run.project, run.engine, run.store, name, prefixed(name))
+
+
+def _stage_tasks(run: Run, stage: str, action: Callable[[Run, str], None],
+                 deps: Callable[[str], list[str]], doc: Callable[[str], str]) -> Iterator[dict[str, Any]]:
+    for name in run.project.order:
+        yield {"name": name, "actions": [_step(action, run, name)], "task_dep": deps(name),
+               "uptodate": [Decided(run, f"{stage}:{name}")], "doc": doc(name)}
+
+
+def task_build() -> Iterator[dict[str, Any]]:
+    """Build each resource's image, parents first; up to date when the engine or store holds its fingerprint."""
+    run = current()
+    resources = run.project.resources
+    yield {"basename": "build", "name": None, "doc": "build every resource's image (parents first)"}
+    yield from _stage_tasks(run, "build", _build,
+                            lambda n: ["engine"] + ([f"test:{resources[n].base}"] if resources[n].base else []),
+                            lambda n: f"build {n} ({run.project.fingerprints[n].content_tag})")
 
 
 def task_test() -> Iterator[dict[str, Any]]:
     """Smoke-test each new image before anything builds on it; up to date when this image passed these tests."""
     run = current()
     yield {"basename": "test", "name": None, "doc": "smoke-test every resource's image"}
-    for name in run.project.order:
-        yield {
-            "name": name,
-            "actions": [_step(_test, run, name)],
-            "task_dep": [f"build:{name}"],
-            "uptodate": [_uptodate(partial(_tested, run, name))],
-            "doc": f"smoke-test {name} ({len(run.project.resources[name].checks)} checks)",
-        }
-
-
-def _release(run: Run, name: str) -> None:
-    release.release_resource(run.project, run.engine, run.store, name, prefixed(name))
+    yield from _stage_tasks(run, "test", _test, lambda n: [f"build:{n}"],
+                            lambda n: f"smoke-test {n} ({len(run.project.resources[n].checks)} checks)")
 
 
 def task_release() -> Iterator[dict[str, Any]]:
     """Release each tested image as <namespace>/<name>:<version>; a released version never moves."""
     run = current()
+    resources, namespace = run.project.resources, run.project.settings.namespace
     where = f"to {run.project.settings.registry}" if run.project.settings.registry else "in the local engine"
     yield {"basename": "release", "name": None, "doc": f"release every resource {where}"}
-    for name in run.project.order:
-        resource = run.project.resources[name]
-        yield {
-            "name": name,
-            "actions": [_step(_release, run, name)],
-            "task_dep": [f"test:{name}"] + ([f"release:{resource.base}"] if resource.base else []),
-            "uptodate": [_uptodate(partial(release.is_released, run.project, run.store, name))],
-            "doc": f"release {resource.repository(run.project.settings.namespace)}:{resource.version}",
-        }
+    yield from _stage_tasks(run, "release", _release,
+                            lambda n: [f"test:{n}"] + ([f"release:{resources[n].base}"] if resources[n].base else []),
+                            lambda n: f"release {resources[n].repository(namespace)}:{resources[n].version}")
 
 
 def _manifest(run: Run) -> None:
-    path = release.write_manifest(run.project, run.engine, run.store)
+    path = manifest.write_manifest(run.project, run.engine, run.store)
     if path.name == "latest.json":
         say(f"release manifest unchanged: {display_path(path)}")
     else:

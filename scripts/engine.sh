@@ -16,8 +16,9 @@ fi
 "$(dirname "$0")/apt-ensure.sh" dockerd:docker.io
 log=/var/log/calvin-dockerd.log
 echo "starting dockerd (log: $log)"
-# No firewall rules: builds use host networking (configs/pipeline.yaml), test containers need none.
-nohup dockerd --iptables=false >"$log" 2>&1 &
+# With iptables (the default): containers on bridge networks get NAT'd egress, so builds reach
+# Debian's mirror without the host network (and cannot reach services on the host's loopback).
+nohup dockerd >"$log" 2>&1 &
 for _ in $(seq 1 60); do
   if docker info >/dev/null 2>&1; then
     echo "Docker engine $(docker version --format '{{.Server.Version}}') is running"

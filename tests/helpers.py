@@ -1,33 +1,26 @@
-"""Shared helpers for Calvin's tests: tiny projects and doit runs in a subprocess."""
+"""Shared helpers for Calvin's tests: tiny projects, doit runs in a subprocess, cleanup of what
+a test made in the engine, and the test registry (bench/registry.py, shared with the benchmark).
+
+Plain functions and classes, imported by the test modules and by conftest.py's fixtures."""
 from __future__ import annotations
 
 import os
 import shutil
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Mapping
+
+from bench.generate import doit_table
+from bench.registry import Credentials, RegistryProcess, installed as registry_installed, start_registry
+
+__all__ = ["BUSYBOX", "DOIT", "REPO", "Credentials", "RegistryProcess", "child_resource", "doit_table",
+           "make_project", "ran", "registry_installed", "remove_namespace", "root_resource", "run_doit",
+           "start_registry", "write"]
 
 REPO = Path(__file__).resolve().parent.parent
 BUSYBOX = Path("/bin/busybox")
 DOIT = [sys.executable, "-m", "doit"]
-
-
-def doit_table() -> str:
-    """The [tool.doit] table of Calvin's own pyproject.toml, as TOML text."""
-    table = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["doit"]
-    lines = ["[tool.doit]"]
-    for key, value in table.items():
-        if isinstance(value, bool):
-            lines.append(f"{key} = {'true' if value else 'false'}")
-        elif isinstance(value, (int, float)):
-            lines.append(f"{key} = {value}")
-        elif isinstance(value, list):
-            lines.append(f"{key} = [{', '.join(repr(v).replace(chr(39), chr(34)) for v in value)}]")
-        else:
-            lines.append(f'{key} = "{value}"')
-    return "\n".join(lines) + "\n"
 
 
 def make_project(root: Path, files: Mapping[str, str | bytes | Path] | None = None, *,
@@ -93,3 +86,22 @@ def ran(result: subprocess.CompletedProcess[str], step: str) -> list[str]:
     """The resources for which `step` (build, test, release) ran in this doit run."""
     prefix = f".  {step}:"
     return sorted(line[len(prefix):].strip() for line in result.stdout.splitlines() if line.startswith(prefix))
+
+
+def remove_namespace(client: Any, namespace: str) -> None:
+    """Remove every container and image Calvin made under `namespace` (also registry-prefixed tags)."""
+    import docker.errors
+
+    for container in client.api.containers(all=True, filters={"label": f"calvin.namespace={namespace}"}):
+        try:
+            client.api.remove_container(container["Id"], force=True)
+        except docker.errors.NotFound:
+            pass
+    for image in client.api.images():
+        for tag in image.get("RepoTags") or []:
+            parts = tag.split("/")
+            if namespace in parts[:-1]:
+                try:
+                    client.api.remove_image(tag, force=True)
+                except docker.errors.APIError:
+                    pass

@@ -23,11 +23,10 @@ from typing import Any, Iterator
 
 import pytest
 import yaml
-from conftest import remove_namespace
 
 from calvin_tasks.errors import InputError
 from calvin_tasks.project import load_project
-from helpers import doit_table, run_doit
+from helpers import doit_table, remove_namespace, run_doit
 
 CORPUS = Path(__file__).resolve().parent / "bad_inputs"
 EXPECT_FILE = "expect.yaml"

@@ -9,7 +9,7 @@
    Prometheus scrapes its targets, and a forced self-test build succeeds on an executor.
 
 Every service reads the dev environment's values (configs/environments/dev.yaml) as a deployer
-passes them: `calvin_tasks.configs.runtime_environment`, secrets as files under /run/secrets
+passes them: `calvin_tasks.environments.runtime_environment`, secrets as files under /run/secrets
 holding test-only values generated here.
 """
 from __future__ import annotations
@@ -26,11 +26,10 @@ from typing import Any, Callable, Iterator
 import pytest
 import requests
 
-from calvin_tasks.configs import Environment, runtime_environment
+from calvin_tasks.environments import Environment, runtime_environment
 from calvin_tasks.model import Project
 from calvin_tasks.project import load_project
-from conftest import remove_namespace
-from helpers import REPO, ran, run_doit
+from helpers import REPO, ran, remove_namespace, run_doit
 
 pytestmark = pytest.mark.engine
 

@@ -34,7 +34,7 @@ def app(root: Path) -> Resource:
 
 
 def context_bytes(resource: Resource, replace: dict[str, bytes] | None = None) -> bytes:
-    entries, _ = walk(resource)
+    entries = walk(resource).build
     out = io.BytesIO()
     write_tar(resource, entries, out, replace)
     return out.getvalue()

@@ -271,7 +271,8 @@ def test_editing_the_tests_folder_changes_only_the_test_fingerprint(project: Pat
 
 def test_test_inputs_are_not_build_inputs(project: Path) -> None:
     resource = load_project(project).resources["mid"]
-    build_entries, test_entries = walk(resource)
+    inputs = walk(resource)
+    build_entries, test_entries = inputs.build, inputs.test
     build_paths = {entry.path for entry in build_entries}
     assert {"Dockerfile", "note.txt"} <= build_paths
     assert not build_paths & {"tests.yaml", "test_mid.py", "tests", "tests/data.txt", "resource.yaml"}
@@ -312,7 +313,7 @@ def _ignore(project: Path, name: str, text: str) -> None:
 
 
 def _context(project: Path, name: str) -> set[str]:
-    return {entry.path for entry in walk(load_project(project).resources[name])[0]}
+    return {entry.path for entry in walk(load_project(project).resources[name]).build}
 
 
 def test_an_ignored_file_does_not_change_the_build_fingerprint(project: Path) -> None:

@@ -16,8 +16,7 @@ from typing import Any, Iterator
 import pytest
 
 from calvin_tasks.project import load_project
-from conftest import remove_namespace
-from helpers import child_resource, make_project, ran, root_resource, run_doit
+from helpers import child_resource, make_project, ran, remove_namespace, root_resource, run_doit
 
 pytestmark = pytest.mark.engine
 

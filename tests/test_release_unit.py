@@ -12,12 +12,12 @@ from typing import Any, Iterator
 
 import pytest
 
-from calvin_tasks import release
+from calvin_tasks import store
 from calvin_tasks.engine import Engine
 from calvin_tasks.errors import CalvinError, RegistryUnavailable, StepFailed
 from calvin_tasks.model import LABEL_FINGERPRINT, content_tag
 from calvin_tasks.registry import Registry
-from calvin_tasks.release import RegistryStore
+from calvin_tasks.store import RegistryStore
 
 MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
 FINGERPRINT = hashlib.sha256(b"build inputs").hexdigest()
@@ -196,17 +196,17 @@ def test_the_content_tag_is_fp_and_the_first_24_hex_digits_of_the_build_fingerpr
 
 
 def test_the_tested_mark_is_t_and_the_first_24_hex_digits_of_the_test_fingerprint() -> None:
-    assert release.tested_tag(TEST_FINGERPRINT) == f"t-{TEST_FINGERPRINT[:24]}"
-    assert len(release.tested_tag(TEST_FINGERPRINT)) == 26
+    assert store.tested_tag(TEST_FINGERPRINT) == f"t-{TEST_FINGERPRINT[:24]}"
+    assert len(store.tested_tag(TEST_FINGERPRINT)) == 26
 
 
 def test_release_tags_are_valid_docker_tags() -> None:
     import re
 
     tag = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-    assert tag.match(content_tag(FINGERPRINT)) and tag.match(release.tested_tag(TEST_FINGERPRINT))
+    assert tag.match(content_tag(FINGERPRINT)) and tag.match(store.tested_tag(TEST_FINGERPRINT))
     # A content tag and a tested mark never collide, even for the same hash.
-    assert content_tag(FINGERPRINT) != release.tested_tag(FINGERPRINT)
+    assert content_tag(FINGERPRINT) != store.tested_tag(FINGERPRINT)
 
 
 # -- pushes: the engine reports failures inside the stream ---------------------------------
@@ -292,9 +292,13 @@ class RecordingEngine:
         self.digests = list(digests)
         self.tagged: list[tuple[str, str, str]] = []
         self.pushed: list[tuple[str, str]] = []
+        self.untagged: list[str] = []
 
     def tag(self, image: str, repository: str, tag: str) -> None:
         self.tagged.append((image, repository, tag))
+
+    def untag(self, reference: str) -> None:
+        self.untagged.append(reference)
 
     def push(self, repository: str, tag: str, output: Any) -> str:
         self.pushed.append((repository, tag))
@@ -322,6 +326,7 @@ def test_publishing_pushes_every_tag_and_returns_their_one_digest(fake_registry:
     remote = f"{fake_registry.address}/calvin/base"
     assert engine.pushed == [(remote, "fp-x"), (remote, "t-y"), (remote, "1.0.0")]
     assert [(repository, tag) for _, repository, tag in engine.tagged] == engine.pushed
+    assert engine.untagged == [f"{remote}:{tag}" for tag in ("fp-x", "t-y", "1.0.0")]  # no registry-prefixed tag stays
 
 
 def test_tags_pushed_with_different_digests_are_a_failure(fake_registry: FakeRegistry) -> None:

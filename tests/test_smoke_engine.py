@@ -18,8 +18,7 @@ from typing import Any, Iterator, Mapping
 
 import pytest
 
-from conftest import remove_namespace
-from helpers import child_resource, make_project, ran, root_resource, run_doit, write
+from helpers import child_resource, make_project, ran, remove_namespace, root_resource, run_doit, write
 
 pytestmark = pytest.mark.engine
 

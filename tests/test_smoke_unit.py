@@ -12,12 +12,13 @@ from typing import Any, Iterator
 
 import pytest
 
-from calvin_tasks import results, smoke
+from calvin_tasks import results
+from calvin_tasks.smoke import kinds, service
 from calvin_tasks.engine import Outcome
 from calvin_tasks.errors import InputError
 from calvin_tasks.model import Fingerprints, Settings
 from calvin_tasks.project import load_project
-from calvin_tasks.smoke import CheckResult
+from calvin_tasks.smoke.kinds import CheckResult
 from helpers import make_project, run_doit
 
 TESTS = "resources/web/tests.yaml"
@@ -263,10 +264,10 @@ def test_read_summary_returns_the_json_report(tmp_path: Path) -> None:
 def test_expect_output() -> None:
     spec = {"exit_code": 2, "stdout": "^ok$", "stderr_excludes": "panic"}
 
-    assert smoke._expect_output(spec, Outcome(2, "ok\n", "")) == []
-    assert smoke._expect_output(spec, Outcome(0, "nope\n", "panic: x")) == [
+    assert kinds.expect_output(spec, Outcome(2, "ok\n", "")) == []
+    assert kinds.expect_output(spec, Outcome(0, "nope\n", "panic: x")) == [
         "exit code 0, expected 2", "stdout does not match /^ok$/: 'nope'", "stderr matches /panic/: 'panic: x'"]
-    assert smoke._expect_output(spec, Outcome(-1, "", "", timed_out=True)) == ["timed out"]
+    assert kinds.expect_output(spec, Outcome(-1, "", "", timed_out=True)) == ["timed out"]
 
 
 # -- readiness probes against local servers -------------------------------------------------------
@@ -303,21 +304,21 @@ def _free_port() -> int:
 
 
 def test_http_once_checks_status_and_body(http_port: int) -> None:
-    assert smoke._http_once(http_port, {}) == (True, "")
-    assert smoke._http_once(http_port, {"path": "/health", "status": 200, "body": "^ok$"}) == (True, "")
-    assert smoke._http_once(http_port, {"path": "/missing", "status": 404, "body": "not found"}) == (True, "")
-    assert smoke._http_once(http_port, {"path": "/boom", "status": 500}) == (True, "")
-    assert smoke._http_once(http_port, {"path": "/boom"}) == (False, "GET /boom: status 500, expected 200")
-    assert smoke._http_once(http_port, {"path": "/", "body": "^bye"}) == (
+    assert service._http_once(http_port, {}) == (True, "")
+    assert service._http_once(http_port, {"path": "/health", "status": 200, "body": "^ok$"}) == (True, "")
+    assert service._http_once(http_port, {"path": "/missing", "status": 404, "body": "not found"}) == (True, "")
+    assert service._http_once(http_port, {"path": "/boom", "status": 500}) == (True, "")
+    assert service._http_once(http_port, {"path": "/boom"}) == (False, "GET /boom: status 500, expected 200")
+    assert service._http_once(http_port, {"path": "/", "body": "^bye"}) == (
         False, "GET /: body does not match /^bye/: 'hello from calvin'")
-    assert smoke._http_once(http_port, {"path": "/", "body_excludes": "calvin"}) == (
+    assert service._http_once(http_port, {"path": "/", "body_excludes": "calvin"}) == (
         False, "GET /: body matches /calvin/")
-    assert smoke._http_once(http_port, {"path": "/missing", "body": "x"}) == (
+    assert service._http_once(http_port, {"path": "/missing", "body": "x"}) == (
         False, "GET /missing: status 404, expected 200; body does not match /x/: 'not found'")
 
 
 def test_http_once_without_a_server() -> None:
-    ok, why = smoke._http_once(_free_port(), {"path": "/health"})
+    ok, why = service._http_once(_free_port(), {"path": "/health"})
 
     assert not ok
     assert why.startswith("GET /health: ")
@@ -325,11 +326,11 @@ def test_http_once_without_a_server() -> None:
 
 
 def test_listening_on_a_port_that_accepts(http_port: int) -> None:
-    assert smoke._listening(http_port) == (True, "")
+    assert service._listening(http_port) == (True, "")
 
 
 def test_not_listening_on_a_closed_port() -> None:
-    ok, why = smoke._listening(_free_port())
+    ok, why = service._listening(_free_port())
 
     assert not ok
     assert why.startswith("cannot connect: ")
@@ -354,7 +355,7 @@ def test_not_listening_when_the_connection_is_closed_at_once() -> None:
     thread = threading.Thread(target=hang_up, daemon=True)
     thread.start()
     try:
-        ok, why = smoke._listening(server.getsockname()[1])
+        ok, why = service._listening(server.getsockname()[1])
     finally:
         stop.set()
         thread.join(5)
@@ -377,7 +378,7 @@ def test_listening_when_the_service_greets_first() -> None:
     thread = threading.Thread(target=greet, daemon=True)
     thread.start()
     try:
-        assert smoke._listening(server.getsockname()[1]) == (True, "")
+        assert service._listening(server.getsockname()[1]) == (True, "")
     finally:
         thread.join(5)
         server.close()

@@ -13,8 +13,8 @@ from typing import Any, Mapping
 
 from .errors import InputError, Problem, display_path
 from .model import ConfigKey, Resource, scalar_text
+from .schema import SchemaCache, check_schema, suggest
 from .source import load_yaml
-from .validate import _suggest, check_schema
 
 ENVIRONMENTS = Path("configs") / "environments"
 _URL = re.compile(r"^[a-z][a-z0-9+.-]*://[^\s/]+")
@@ -52,8 +52,8 @@ def _a(word: str) -> str:
     return f"an {word}" if word[0] in "aeiou" else f"a {word}"
 
 
-def declared_keys(resources: Mapping[str, Resource], root: Path) -> tuple[dict[str, tuple[ConfigKey, list[str]]],
-                                                                         list[Problem]]:
+def declared_keys(resources: Mapping[str, Resource]) -> tuple[dict[str, tuple[ConfigKey, list[str]]],
+                                                              list[Problem]]:
     """Every key some resource reads: its type and its readers; conflicting types are problems."""
     keys: dict[str, tuple[ConfigKey, list[str]]] = {}
     problems: list[Problem] = []
@@ -64,18 +64,19 @@ def declared_keys(resources: Mapping[str, Resource], root: Path) -> tuple[dict[s
                 continue
             first, readers = keys[key.name]
             if first.type != key.type:
-                source = resources[name].source
-                line = load_yaml(source, display_path(source, root)).line_of(("config", key.name))
-                problems.append(Problem(display_path(source, root), f"key '{key.name}' is declared as {key.type} "
-                                        f"here and as {first.type} by '{readers[0]}'", line=line, resource=name,
+                resource = resources[name]
+                problems.append(Problem(resource.display, f"key '{key.name}' is declared as {key.type} "
+                                        f"here and as {first.type} by '{readers[0]}'",
+                                        line=resource.line_of("config", key.name), resource=name,
                                         key_path=f"config.{key.name}", hint="use one type for a key everywhere"))
             readers.append(name)
     return keys, problems
 
 
-def load_environments(root: Path, resources: Mapping[str, Resource]) -> list[Environment]:
+def load_environments(root: Path, resources: Mapping[str, Resource],
+                      cache: SchemaCache | None = None) -> list[Environment]:
     """Read and check every environment; raises InputError with every gap at once."""
-    keys, problems = declared_keys(resources, root)
+    keys, problems = declared_keys(resources)
     folder = root / ENVIRONMENTS
     environments: list[Environment] = []
     for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:
@@ -85,7 +86,7 @@ def load_environments(root: Path, resources: Mapping[str, Resource]) -> list[Env
         except InputError as err:
             problems.extend(err.problems)
             continue
-        found = check_schema(document, "environment.schema.json")
+        found = check_schema(document, "environment.schema.json", cache=cache)
         if found:
             problems.extend(found)
             continue
@@ -105,7 +106,7 @@ def load_environments(root: Path, resources: Mapping[str, Resource]) -> list[Env
         for key_name in sorted(set(values) - set(keys)):
             problems.append(Problem(display, f"unknown key '{key_name}': no resource reads it",
                                     line=document.line_of(("values", key_name)), key_path=f"values.{key_name}",
-                                    hint=_suggest(key_name, keys) or "remove it, or declare it under config: "
+                                    hint=suggest(key_name, keys) or "remove it, or declare it under config: "
                                     "in the resource.yaml that reads it"))
         environments.append(Environment(env_name, path, values))
     if problems:

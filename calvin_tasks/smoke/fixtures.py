@@ -11,7 +11,7 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
-from .engine import Engine, Limits, Outcome
+from ..engine import Engine, Limits, Outcome
 
 
 class RunningService:

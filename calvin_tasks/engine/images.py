@@ -1,0 +1,183 @@
+"""Images in the engine: find (asked once per run), build, import, tag, push, pull."""
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import IO, Any, Callable, Mapping
+
+from ..errors import EngineNotFound, StepFailed
+from ..model import LABEL_FINGERPRINT
+from .transport import Transport, socket_path
+
+Output = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """What Calvin needs to know of an image in the engine."""
+
+    id: str
+    tags: tuple[str, ...]
+    labels: Mapping[str, str] = field(default_factory=dict)
+    size: int = 0
+
+    @property
+    def fingerprint(self) -> str | None:
+        return self.labels.get(LABEL_FINGERPRINT)
+
+
+def image_info(data: Mapping[str, Any]) -> ImageInfo:
+    """What Calvin keeps of the engine's answer to inspecting an image."""
+    config = data.get("Config") or {}
+    return ImageInfo(data["Id"], tuple(data.get("RepoTags") or ()), config.get("Labels") or {},
+                     int(data.get("Size") or 0))
+
+
+class ImageApi:
+    transport: Transport
+    _lock: threading.Lock
+    _known: dict[str, ImageInfo | None]
+
+    # -- what exists -------------------------------------------------------------------------
+    def find(self, reference: str) -> ImageInfo | None:
+        """The image tagged `reference` (repository:tag), asked once per run.
+
+        One inspect answers for every tag of that image: a resource's content tag also tells
+        whether its version tag and tested mark point to the same image."""
+        with self._lock:
+            if reference in self._known:
+                return self._known[reference]
+        info = self._inspect_cheaply(reference)
+        self._remember(reference, info)
+        return info
+
+    def prefetch(self, references: list[str], workers: int = 4) -> None:
+        """Ask for many references at once, over a few connections: the engine answers
+        inspects in parallel, and a no-op run of a large project is mostly these."""
+        with self._lock:
+            missing = [r for r in references if r not in self._known]
+        if len(missing) < 8:
+            return
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            for reference, info in zip(missing, pool.map(self._inspect_cheaply, missing), strict=True):
+                self._remember(reference, info)
+
+    def forget(self, reference: str) -> None:
+        """Ask the engine again next time (after someone else may have changed the tag)."""
+        with self._lock:
+            self._known.pop(reference, None)
+
+    def _inspect_cheaply(self, reference: str) -> ImageInfo | None:
+        if socket_path() is None or self.transport.sdk_loaded:
+            return self.inspect(reference)
+        data = self.transport.get_json(f"/images/{reference}/json", f"inspecting {reference}")
+        return None if data is None else image_info(data)
+
+    def inspect(self, reference: str) -> ImageInfo | None:
+        try:
+            return image_info(self.inspect_raw(reference))
+        except EngineNotFound:
+            return None
+
+    def inspect_raw(self, reference: str) -> dict[str, Any]:
+        return dict(self.transport.call(f"inspecting {reference}", self.transport.api.inspect_image, reference))
+
+    def _remember(self, reference: str, info: ImageInfo | None) -> None:
+        with self._lock:
+            self._known[reference] = info
+            if info is not None:
+                for tag in info.tags:
+                    self._known[tag] = info
+
+    # -- making images -----------------------------------------------------------------------
+    def build(self, *, context: IO[bytes], dockerfile: str, reference: str, buildargs: Mapping[str, str],
+              network: str | None, output: Output) -> str:
+        """Build from a tar context, streaming the log; returns the image id."""
+        api = self.transport.api
+        stream = self.transport.stream(f"the build of {reference}", lambda: api.build(
+            fileobj=context, custom_context=True, dockerfile=dockerfile, tag=reference, buildargs=dict(buildargs),
+            network_mode=network, rm=True, forcerm=True, pull=False, decode=True))
+        image_id = None
+        for chunk in stream:
+            text = chunk.get("stream")
+            if text:
+                for line in text.rstrip("\n").splitlines():
+                    output(line)
+            aux = chunk.get("aux")
+            if isinstance(aux, dict) and aux.get("ID"):
+                image_id = aux["ID"]
+        info = self.inspect(reference)
+        if info is None:
+            raise StepFailed(f"the build of {reference} ended without an image")
+        if image_id and image_id != info.id:
+            raise StepFailed(f"the build of {reference} produced {image_id} but the tag points to {info.id}")
+        self._remember(reference, info)
+        return info.id
+
+    def import_rootfs(self, *, tarball: str, repository: str, tag: str, changes: list[str]) -> str:
+        """Import a root file-system tarball as an image; returns the image id."""
+        reference = f"{repository}:{tag}"
+        api = self.transport.api
+        for _ in self.transport.stream(f"the import of {reference}", lambda: api.import_image_from_file(
+                tarball, repository=repository, tag=tag, changes=changes)):
+            pass  # every chunk is checked for an error
+        info = self.inspect(reference)
+        if info is None:
+            raise StepFailed(f"the import of {reference} ended without an image")
+        self._remember(reference, info)
+        return info.id
+
+    def tag(self, image_id: str, repository: str, tag: str) -> None:
+        done = self.transport.call(f"tagging {repository}:{tag}", self.transport.api.tag, image_id, repository,
+                                   tag=tag, force=True)
+        if not done:
+            raise StepFailed(f"could not tag {image_id} as {repository}:{tag}")
+        self.forget(f"{repository}:{tag}")
+
+    def untag(self, reference: str) -> None:
+        """Remove one tag (never the image another tag still names)."""
+        try:
+            self.transport.call(f"removing the tag {reference}", self.transport.api.remove_image, reference,
+                                noprune=False)
+        except EngineNotFound:
+            pass
+        self.forget(reference)
+
+    # -- registries ---------------------------------------------------------------------------
+    def push(self, repository: str, tag: str, output: Output, auth: Mapping[str, str] | None = None) -> str:
+        """Push repository:tag, checking every chunk of the stream; returns the manifest digest."""
+        digest = ""
+        shown: set[str] = set()
+        api = self.transport.api
+        for chunk in self.transport.stream(f"the push of {repository}:{tag}", lambda: api.push(
+                repository, tag=tag, stream=True, decode=True, **_auth(auth))):
+            status = chunk.get("status") or ""
+            if status and status not in ("Pushing", "Preparing", "Waiting") and status not in shown:
+                shown.add(status)
+                output(f"push {tag}: {status}")
+            aux = chunk.get("aux")
+            if isinstance(aux, dict) and aux.get("Digest"):
+                digest = str(aux["Digest"])
+        if not digest:
+            raise StepFailed(f"the push of {repository}:{tag} ended without a digest")
+        return digest
+
+    def pull(self, repository: str, tag: str, output: Output, auth: Mapping[str, str] | None = None) -> str:
+        """Pull repository:tag, checking every chunk; returns the image id."""
+        api = self.transport.api
+        for chunk in self.transport.stream(f"the pull of {repository}:{tag}", lambda: api.pull(
+                repository, tag=tag, stream=True, decode=True, **_auth(auth))):
+            status = chunk.get("status") or ""
+            if status.startswith(("Digest", "Status")):
+                output(status)
+        self.forget(f"{repository}:{tag}")
+        info = self.inspect(f"{repository}:{tag}")
+        if info is None:
+            raise StepFailed(f"the pull of {repository}:{tag} ended without an image")
+        return info.id
+
+
+def _auth(auth: Mapping[str, str] | None) -> dict[str, Any]:
+    """The SDK's auth_config argument, only when there are credentials to send."""
+    return {"auth_config": dict(auth)} if auth else {}
