@@ -85,6 +85,10 @@ class VersionNotBumped(StepFailed):
     """A released version would be re-pointed to different content."""
 
 
+class TagMoved(StepFailed):
+    """A release tag points at a digest Calvin did not release."""
+
+
 def display_path(path: Path, root: Path | None = None) -> str:
     """A path as the user knows it: relative to the project root when inside it."""
     import os

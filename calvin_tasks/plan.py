@@ -7,13 +7,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, Mapping
 
-from . import results
+from . import ledger, results
 from .engine import Engine
 from .model import Project
-from .store import ReleaseStore, content_reference, image_for, in_store, tested_in_store, tested_tag
+from .store import ReleaseStore, Shelf, content_reference, image_for, shelf, tested_tag
 
 STAGES = ("build", "test", "release")
 NOT_BUMPED = "version not bumped"
+MOVED = "tag moved"
 
 
 @dataclass(frozen=True)
@@ -22,8 +23,8 @@ class State:
 
     built: Mapping[str, str]            # name → where its current image is: "engine" | "release store"
     tested: Mapping[str, str]           # name → where its pass is recorded: "this machine" | "release store"
-    released: Mapping[str, str | None]  # name → fingerprint under <name>:<version>; None: not released
-    marked: frozenset[str]              # the release store marks the current image tested with these tests
+    shelves: Mapping[str, Shelf]        # name → what the release store holds for it
+    ledger: Mapping[str, str]           # name → the digest this machine's record says Calvin released
 
 
 def gather(project: Project, engine: Engine, store: ReleaseStore) -> State:
@@ -31,25 +32,44 @@ def gather(project: Project, engine: Engine, store: ReleaseStore) -> State:
     engine.prefetch([content_reference(project, name) for name in project.order])
     built: dict[str, str] = {}
     tested: dict[str, str] = {}
-    released: dict[str, str | None] = {}
-    marked: set[str] = set()
+    shelves: dict[str, Shelf] = {}
+    records: dict[str, str] = {}
     registry = bool(project.settings.registry)
     for name in project.order:
+        found = shelves[name] = shelf(project, store, name)
         image = image_for(project, engine, name)
         if image is not None:
             built[name] = "engine"
-        elif registry and in_store(project, store, name):
+        elif registry and found.content is not None:
             built[name] = "release store"
-        is_marked = tested_in_store(project, store, name)
-        if is_marked:
-            marked.add(name)
         if image is not None and results.passed(project.settings, name, image, project.fingerprints[name]):
             tested[name] = "this machine"
-        elif is_marked:
+        elif found.content is not None and found.tested is not None and found.tested.digest == found.content.digest:
             tested[name] = "release store"
-        found = store.released(name, project.resources[name].version)
-        released[name] = found.fingerprint if found is not None else None
-    return State(built, tested, released, frozenset(marked))
+        digest = ledger.released_digest(project.settings, name, project.resources[name].version)
+        if digest:
+            records[name] = digest
+    return State(built, tested, shelves, records)
+
+
+def release_status(found: Shelf, fingerprint: str, recorded: str | None = None) -> tuple[str, str]:
+    """What the store's tags say about a resource's release, judged by digests, never by labels:
+    unreleased | released | unmarked (released, tests not marked) | not-bumped | moved; and why."""
+    version = found.version
+    if version is None:
+        return "unreleased", "is not released yet"
+    if found.content is not None and version.digest == found.content.digest:
+        if found.tested is not None and found.tested.digest == version.digest:
+            return "released", "is released with this fingerprint, marked tested"
+        return "unmarked", "is released; the pass of these tests is not marked in the release store yet"
+    claimed = version.fingerprint or ""
+    if claimed != fingerprint and found.older is not None and found.older.digest == version.digest:
+        return "not-bumped", (f"is released with fingerprint {claimed[:24]}, the resource now has "
+                              f"{fingerprint[:24]} — bump the version")
+    was = recorded or (found.older.digest if found.older is not None else "") or (
+        found.content.digest if found.content is not None and claimed == fingerprint else "")
+    return "moved", (f"now points at {version.digest or version.image} which Calvin did not release; the release "
+                     f"was {was or 'not recorded on this machine'} — restore the tag, or release a new version")
 
 
 @dataclass(frozen=True)
@@ -58,7 +78,7 @@ class Decision:
     stage: str          # build | test | release
     needed: bool
     reason: str
-    blocked: str = ""   # why a needed step must not run (NOT_BUMPED), else ""
+    blocked: str = ""   # why the step must not run (NOT_BUMPED, MOVED), else ""
 
     @property
     def task(self) -> str:
@@ -86,9 +106,10 @@ class Plan:
         """'4 to build, 4 to test, 3 to release, 1 blocked: version not bumped (curl)'."""
         counts = [f"{sum(1 for d in self.decisions if d.needed and not d.blocked and d.stage == stage)} to {stage}"
                   for stage in STAGES]
-        blocked = self.blocked()
-        if blocked:
-            counts.append(f"{len(blocked)} blocked: {NOT_BUMPED} ({', '.join(d.resource for d in blocked)})")
+        for why in (NOT_BUMPED, MOVED):
+            blocked = [d.resource for d in self.blocked() if d.blocked == why]
+            if blocked:
+                counts.append(f"{len(blocked)} blocked: {why} ({', '.join(blocked)})")
         if not self.needed():
             return f"nothing to do: {len(self.decisions) // len(STAGES)} resources up to date"
         return ", ".join(counts)
@@ -97,6 +118,7 @@ class Plan:
 def decide(project: Project, state: State) -> Plan:
     """Each resource's build, test and release: needed or not, and why."""
     decisions: list[Decision] = []
+    moved: set[str] = set()
     for name in project.order:
         fingerprints = project.fingerprints[name]
         tag = fingerprints.content_tag
@@ -109,21 +131,23 @@ def decide(project: Project, state: State) -> Plan:
         decisions.append(Decision(name, "test", test, "a new image" if build else
                                   f"no pass of these tests ({tested_tag(fingerprints.test)}) for this image"
                                   if test else f"passed these tests (recorded on {passed})"))
-        decisions.append(_release(project, state, name))
+        decision = _release(project, state, name)
+        base = project.resources[name].base
+        if not decision.blocked and base in moved:
+            # nothing is released on a parent whose release tag was moved, until a person acts
+            decision = Decision(name, "release", True, f"its base {base} is blocked: {MOVED}", blocked=MOVED)
+        if decision.blocked == MOVED:
+            moved.add(name)
+        decisions.append(decision)
     return Plan(decisions)
 
 
 def _release(project: Project, state: State, name: str) -> Decision:
-    version = project.resources[name].version
-    fingerprint = project.fingerprints[name].build
-    released = state.released.get(name)
-    if released is None:
-        return Decision(name, "release", True, f"{version} is not released yet")
-    if released != fingerprint:
-        return Decision(name, "release", True, f"{NOT_BUMPED}: {name}:{version} is released with fingerprint "
-                        f"{released[:24]}, the resource now has {fingerprint[:24]} — bump the version",
-                        blocked=NOT_BUMPED)
-    if name not in state.marked:
-        return Decision(name, "release", True, f"{version} is released; the pass of these tests is not "
-                        "marked in the release store yet")
-    return Decision(name, "release", False, f"{version} is released with this fingerprint, marked tested")
+    resource = project.resources[name]
+    status, why = release_status(state.shelves[name], project.fingerprints[name].build, state.ledger.get(name))
+    reason = f"{name}:{resource.version} {why}"
+    if status == "not-bumped":
+        return Decision(name, "release", True, f"{NOT_BUMPED}: {reason}", blocked=NOT_BUMPED)
+    if status == "moved":
+        return Decision(name, "release", True, f"{MOVED}: {project.settings.namespace}/{reason}", blocked=MOVED)
+    return Decision(name, "release", status != "released", reason)

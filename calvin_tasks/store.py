@@ -10,20 +10,35 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from .credentials import lookup as login_for
 from .engine import Engine, Output
-from .errors import StepFailed
-from .model import LABEL_FINGERPRINT, Project
+from .errors import CalvinError, EngineError, RegistryUnavailable, StepFailed
+from .model import LABEL_FINGERPRINT, Project, content_tag
 from .registry import Registry
 
 
 @dataclass(frozen=True)
 class Released:
-    """What the release store holds under <name>:<tag>."""
+    """What the release store holds under <name>:<tag>. What it is, is its digest: the registry's
+    manifest digest (in the engine, the image id); the fingerprint is only what the image's label
+    claims, which anyone building FROM it can copy."""
 
     reference: str
     fingerprint: str | None
     image: str = ""
     digest: str = ""
+
+
+@dataclass(frozen=True)
+class Shelf:
+    """What the store holds for one resource: its version tag, its content tag (only when it claims the
+    current fingerprint), its tested mark, and — when the version tag's image claims another
+    fingerprint — that fingerprint's content tag."""
+
+    version: Released | None
+    content: Released | None
+    tested: Released | None
+    older: Released | None = None
 
 
 def tested_tag(test_fingerprint: str) -> str:
@@ -48,6 +63,7 @@ def image_for(project: Project, engine: Engine, name: str) -> str | None:
 class ReleaseStore(Protocol):
     def released(self, name: str, tag: str) -> Released | None: ...
     def has(self, name: str, tag: str, fingerprint: str) -> bool: ...
+    def refresh(self, name: str, tags: list[str]) -> None: ...
     def fetch(self, name: str, tag: str, output: Output) -> str: ...
     def publish(self, name: str, image: str, tags: list[str], output: Output) -> str: ...
 
@@ -60,7 +76,12 @@ class LocalStore:
 
     def released(self, name: str, tag: str) -> Released | None:
         info = self.engine.find(f"{self.namespace}/{name}:{tag}")
-        return None if info is None else Released(f"{self.namespace}/{name}:{tag}", info.fingerprint, info.id)
+        return None if info is None else Released(f"{self.namespace}/{name}:{tag}", info.fingerprint, info.id,
+                                                  info.id)
+
+    def refresh(self, name: str, tags: list[str]) -> None:
+        for tag in tags:
+            self.engine.forget(f"{self.namespace}/{name}:{tag}")
 
     def has(self, name: str, tag: str, fingerprint: str) -> bool:
         found = self.released(name, tag)
@@ -95,9 +116,13 @@ class RegistryStore:
         found = self.released(name, tag)
         return found is not None and found.fingerprint == fingerprint
 
+    def refresh(self, name: str, tags: list[str]) -> None:
+        for tag in tags:
+            self.registry.forget(self._repository(name), tag)
+
     def fetch(self, name: str, tag: str, output: Output) -> str:
         remote = f"{self.registry.address}/{self._repository(name)}"
-        image = self.engine.pull(remote, tag, output)
+        image = self.engine.pull(remote, tag, output, auth=self.registry.auth())
         self.engine.tag(image, self._repository(name), tag)
         self.engine.untag(f"{remote}:{tag}")  # the registry-prefixed tag is the registry's, not ours
         return image
@@ -108,7 +133,10 @@ class RegistryStore:
         digests = set()
         for tag in tags:
             self.engine.tag(image, remote, tag)
-            digests.add(self.engine.push(remote, tag, output))
+            try:
+                digests.add(self.engine.push(remote, tag, output, auth=self.registry.auth()))
+            except (StepFailed, EngineError) as err:
+                raise self._blame(name, tag, err) from None
             self.registry.forget(self._repository(name), tag)
             self.engine.untag(f"{remote}:{tag}")
         if len(digests) != 1:
@@ -116,10 +144,42 @@ class RegistryStore:
         return digests.pop()
 
 
+    def _blame(self, name: str, tag: str, err: CalvinError) -> CalvinError:
+        """A failed push, attributed: a registry that stopped answering or fails its storage is named
+        with its own words; anything else is the engine's report as it was."""
+        what = f"the push of {self._repository(name)}:{tag}"
+        self.registry.ping()  # raises when the registry stopped answering (or answers too slowly)
+        if " 5" in str(err) or "HTTP status: 5" in str(err):
+            why = self.registry.storage_error(self._repository(name))
+            if why:
+                return RegistryUnavailable(f"the registry at {self.registry.address} failed {what}: {why}")
+        return err
+
+
 def store_for(project: Project, engine: Engine) -> ReleaseStore:
     if project.settings.registry:
-        return RegistryStore(project, engine, Registry(project.settings.registry))
+        address = project.settings.registry
+        return RegistryStore(project, engine, Registry(address, timeout=project.settings.registry_timeout,
+                                                       credentials=login_for(address)))
     return LocalStore(project, engine)
+
+
+def shelf(project: Project, store: ReleaseStore, name: str, *, fresh: bool = False) -> Shelf:
+    """Read what the store holds for `name`; `fresh` asks again rather than trusting this run's answers
+    (another run may have released meanwhile)."""
+    fingerprints = project.fingerprints[name]
+    version = project.resources[name].version
+    tags = [version, fingerprints.content_tag, tested_tag(fingerprints.test)]
+    if fresh:
+        store.refresh(name, tags)
+    released = store.released(name, version)
+    content = store.released(name, fingerprints.content_tag)
+    if content is not None and content.fingerprint != fingerprints.build:
+        content = None  # not an image of the current inputs
+    older = None
+    if released is not None and released.fingerprint and released.fingerprint != fingerprints.build:
+        older = store.released(name, content_tag(released.fingerprint))
+    return Shelf(released, content, store.released(name, tags[2]), older)
 
 
 def in_store(project: Project, store: ReleaseStore, name: str) -> bool:

@@ -66,7 +66,7 @@ class FakeEngine:
         pass
 
     def find(self, reference: str) -> ImageInfo | None:
-        image = self.daemon.tags.get(reference)
+        image = self.daemon.tags.get(reference) or (reference if reference in self.daemon.images else None)
         if image is None:
             return None
         tags = tuple(ref for ref, i in self.daemon.tags.items() if i == image)
@@ -134,8 +134,8 @@ class FakeEngine:
         return image
 
     # containers: the fake runs no command; metadata checks read the labels above
-    def remove_labelled(self, labels: Mapping[str, str]) -> int:
-        return 0
+    def containers(self, labels: Mapping[str, str]) -> list[dict[str, Any]]:
+        return []
 
     def run_command(self, **_: Any) -> Outcome:
         return Outcome(0, "", "")
@@ -147,8 +147,11 @@ class FakeEngine:
 class FakeRegistry:
     """Calvin's registry reader over a Server (replaces calvin_tasks.registry.Registry)."""
 
-    def __init__(self, address: str, timeout: float = 10.0) -> None:
+    def __init__(self, address: str, timeout: float = 10.0, credentials: Any = None) -> None:
         self.address = address
+
+    def auth(self) -> dict[str, str] | None:
+        return None
 
     @property
     def server(self) -> Server:

@@ -20,6 +20,7 @@ from doit.doit_cmd import DoitMain  # type: ignore[import-untyped]
 
 from calvin_tasks import store as store_module
 from calvin_tasks import tasks
+from calvin_tasks.tasks import run as run_module
 from fakes import SERVERS, Daemon, FakeEngine, FakeRegistry, Server
 from helpers import make_project
 
@@ -76,7 +77,7 @@ class World:
     def __init__(self, root: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
         self.root, self.daemon, self.capsys = root, Daemon(), capsys
         monkeypatch.chdir(root)
-        monkeypatch.setattr(tasks, "Engine", lambda: FakeEngine(self.daemon))
+        monkeypatch.setattr(run_module, "Engine", lambda: FakeEngine(self.daemon))
         monkeypatch.setattr(store_module, "Registry", FakeRegistry)
         monkeypatch.delenv("CALVIN_REGISTRY", raising=False)
         monkeypatch.setenv("CALVIN_NAMESPACE", "calvin")
@@ -85,7 +86,7 @@ class World:
         executed: set[str] = set()
         lines: list[str] = []
 
-        class Recording(tasks.Reporter):  # type: ignore[misc, name-defined]
+        class Recording(run_module.Reporter):  # type: ignore[misc, name-defined]
             def write(self, text: str) -> None:
                 lines.append(text)
 
@@ -94,7 +95,7 @@ class World:
                     executed.add(task.name)
                 super().execute_task(task)
 
-        tasks.current.cache_clear()
+        run_module.current.cache_clear()
         module = dict(vars(tasks), DOIT_CONFIG={**tasks.DOIT_CONFIG, "reporter": Recording})
         self.capsys.readouterr()
         code = DoitMain(ModuleTaskLoader(module)).run(list(args))

@@ -62,7 +62,7 @@ def project_with(tmp_path: Path, namespace: str, files: Mapping[str, str | bytes
     stamped = {path: (content.replace("FROM scratch\n", f"FROM scratch\nLABEL {STAMP}={namespace}\n", 1)
                       if path.endswith("/Dockerfile") and isinstance(content, str) else content)
                for path, content in files.items()}
-    pipeline = "namespace: calvin\nbuild: {network: host}\n" + smoke
+    pipeline = "namespace: calvin\n" + smoke
     return make_project(tmp_path / "project", stamped, pipeline=pipeline)
 
 
@@ -254,7 +254,7 @@ def test_command_checks_pass(tmp_path: Path, namespace: str, docker_client: Any)
     assert_lines(result, "cmd", {name: "passed" for name in names})
     checks = reports(project, "cmd", {name: True for name in names})
     assert checks["stdout regex"]["kind"] == "command"
-    assert re.search(r"^calvin: \d+ ran, \d+ up to date, 0 failed, 0 blocked in ", result.stdout, re.MULTILINE)
+    assert re.search(r"^calvin: built 1, tested 1, released 1; 0 up to date, 0 failed, 0 not run in ", result.stdout, re.MULTILINE)
 
 
 def test_command_checks_fail(tmp_path: Path, namespace: str, docker_client: Any) -> None:
@@ -277,7 +277,7 @@ def test_command_checks_fail(tmp_path: Path, namespace: str, docker_client: Any)
     assert messages["stderr has fatal"] == "stderr matches /fatal/: 'fatal thing'"
     assert messages["env not given"] == r"stdout does not match /^\[abc\]$/: '[]'"
     assert messages["wrong user"] == "stdout does not match /^0$/: '1000'"
-    assert messages["no such program"].startswith("the engine said: ")
+    assert messages["no such program"].startswith("the Docker engine refused ")
     assert "/no/such/program" in messages["no such program"]
     # the reason is printed under the check's line, and the summary names the failures
     assert "    exit code 3, expected 0" in result.stdout.splitlines()
@@ -403,7 +403,7 @@ def test_a_command_check_on_an_image_without_a_shell_fails_cleanly(tmp_path: Pat
     assert result.returncode != 0
     assert_lines(result, "plain", {"needs a shell": "FAILED", "file /x": "passed"})
     checks = reports(project, "plain", {"needs a shell": False, "file /x": True})
-    assert checks["needs a shell"]["message"].startswith("the engine said: ")
+    assert checks["needs a shell"]["message"].startswith("the Docker engine refused ")
 
 
 # -- metadata checks ----------------------------------------------------------------------------
@@ -750,7 +750,7 @@ def test_editing_tests_reruns_the_test_and_does_not_rebuild(tmp_path: Path, name
     unchanged = doit(project, docker_client, namespace)
     assert unchanged.returncode == 0
     assert (ran(unchanged, "build"), ran(unchanged, "test")) == ([], [])
-    assert "-- test:box (up to date)" in unchanged.stdout
+    assert "-- test:box (up to date: passed these tests" in unchanged.stdout
     assert_lines(unchanged, "box", {})
 
     write(project / "resources/box/tests.yaml", "commands:\n  - name: echo\n    run: [echo, hi]\n    stdout: hi\n"

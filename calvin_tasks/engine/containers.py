@@ -62,11 +62,13 @@ class ContainerApi:
         return self.transport.call(what, getattr(self.transport.api, method), *args, **kwargs)
 
     def run_command(self, *, image: str, command: list[str], env: Mapping[str, str], user: str | None,
-                    network: bool, limits: Limits, labels: Mapping[str, str], timeout: float) -> Outcome:
-        """Run `command` in a fresh, limited container; always removed afterwards."""
+                    network: bool, limits: Limits, labels: Mapping[str, str], timeout: float,
+                    keep_entrypoint: bool = False) -> Outcome:
+        """Run `command` in a fresh, limited container; always removed afterwards. The command runs
+        alone unless `keep_entrypoint`: then as `docker run <image> <command>` runs it."""
         container = self._create(image=image, command=command, env=env, user=user,
                                  network="default" if network else "none", limits=limits, labels=labels,
-                                 entrypoint=[])
+                                 entrypoint=None if keep_entrypoint else [])
         try:
             self._call("starting a check container", "start", container)
             timed_out = False
@@ -151,13 +153,6 @@ class ContainerApi:
         """Every container (running or not) carrying all these labels."""
         filters = {"label": [f"{key}={value}" for key, value in labels.items()]}
         return list(self._call("listing containers", "containers", all=True, filters=filters))
-
-    def remove_labelled(self, labels: Mapping[str, str]) -> int:
-        """Remove the containers carrying all these labels (left by an interrupted run)."""
-        found = self.containers(labels)
-        for container in found:
-            self.remove(container["Id"])
-        return len(found)
 
     def ensure_network(self, name: str, labels: Mapping[str, str]) -> str:
         """A bridge network without IP masquerading: reachable on published ports, no route out."""

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import IO, Any, Callable, Mapping
 
-from ..errors import EngineNotFound, StepFailed
+from ..errors import EngineError, EngineNotFound, EngineUnavailable, StepFailed
 from ..model import LABEL_FINGERPRINT
-from .transport import Transport, socket_path
+from .transport import Transport, address, socket_path
 
 Output = Callable[[str], None]
 
@@ -21,6 +22,7 @@ class ImageInfo:
     tags: tuple[str, ...]
     labels: Mapping[str, str] = field(default_factory=dict)
     size: int = 0
+    created: str = ""  # the engine's RFC 3339 time the image was made (its last layer committed)
 
     @property
     def fingerprint(self) -> str | None:
@@ -31,7 +33,7 @@ def image_info(data: Mapping[str, Any]) -> ImageInfo:
     """What Calvin keeps of the engine's answer to inspecting an image."""
     config = data.get("Config") or {}
     return ImageInfo(data["Id"], tuple(data.get("RepoTags") or ()), config.get("Labels") or {},
-                     int(data.get("Size") or 0))
+                     int(data.get("Size") or 0), str(data.get("Created") or ""))
 
 
 class ImageApi:
@@ -90,6 +92,31 @@ class ImageApi:
                 for tag in info.tags:
                     self._known[tag] = info
 
+    def images(self, reference: str) -> list[ImageInfo]:
+        """Every image with a tag matching `reference` (`ns/name`, or a pattern such as `ns/*`):
+        one listing, no inspect per image."""
+        listed = self.transport.call(f"listing the images of {reference}", self.transport.api.images,
+                                     filters={"reference": reference})
+        return [ImageInfo(item["Id"], tuple(t for t in item.get("RepoTags") or () if t != "<none>:<none>"),
+                          item.get("Labels") or {}, int(item.get("Size") or 0))
+                for item in listed]
+
+    def remove_image(self, reference: str) -> list[str]:
+        """Remove a tag, and the image when no other tag names it and nothing is built on it;
+        returns the ids of the images (and intermediate layers) the engine deleted."""
+        try:
+            answer = self.transport.call(f"removing {reference}", self.transport.api.remove_image, reference,
+                                         noprune=False)
+        except EngineNotFound:
+            answer = []
+        self.forget(reference)
+        return [str(item["Deleted"]) for item in answer or [] if isinstance(item, dict) and item.get("Deleted")]
+
+    def layers_size(self) -> int:
+        """Bytes the engine's image layers take on disk (what `docker system df` calls images)."""
+        return int(self.transport.call("measuring the engine's image storage", self.transport.api.df)
+                   .get("LayersSize") or 0)
+
     # -- making images -----------------------------------------------------------------------
     def build(self, *, context: IO[bytes], dockerfile: str, reference: str, buildargs: Mapping[str, str],
               network: str | None, output: Output) -> str:
@@ -99,14 +126,20 @@ class ImageApi:
             fileobj=context, custom_context=True, dockerfile=dockerfile, tag=reference, buildargs=dict(buildargs),
             network_mode=network, rm=True, forcerm=True, pull=False, decode=True))
         image_id = None
-        for chunk in stream:
-            text = chunk.get("stream")
-            if text:
-                for line in text.rstrip("\n").splitlines():
-                    output(line)
-            aux = chunk.get("aux")
-            if isinstance(aux, dict) and aux.get("ID"):
-                image_id = aux["ID"]
+        try:
+            for chunk in stream:
+                text = chunk.get("stream")
+                if text:
+                    for line in text.rstrip("\n").splitlines():
+                        output(line)
+                aux = chunk.get("aux")
+                if isinstance(aux, dict) and aux.get("ID"):
+                    image_id = aux["ID"]
+        except StepFailed:
+            if not self._still_answering():
+                raise EngineUnavailable(f"the Docker engine at {address()} stopped during the build of {reference} "
+                                        "(the build's step was not at fault): run again once it is back") from None
+            raise
         info = self.inspect(reference)
         if info is None:
             raise StepFailed(f"the build of {reference} ended without an image")
@@ -127,6 +160,17 @@ class ImageApi:
             raise StepFailed(f"the import of {reference} ended without an image")
         self._remember(reference, info)
         return info.id
+
+    def _still_answering(self, tries: int = 3) -> bool:
+        """Whether the engine still answers, a few times over a second: an engine being stopped
+        first kills its containers (a build step then 'returns 137'), then stops answering."""
+        for _ in range(tries):
+            try:
+                self.transport.call("a ping", self.transport.api.ping)
+            except EngineError:
+                return False
+            time.sleep(0.4)
+        return True
 
     def tag(self, image_id: str, repository: str, tag: str) -> None:
         done = self.transport.call(f"tagging {repository}:{tag}", self.transport.api.tag, image_id, repository,

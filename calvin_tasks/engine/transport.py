@@ -102,7 +102,9 @@ class Transport:
     def stream(self, what: str, chunks: Callable[[], Iterable[Any]]) -> Iterator[dict[str, Any]]:
         """The chunks of a streamed answer (build, push, pull, import), each checked: the engine
         reports a failed step inside the stream, not as an HTTP error."""
-        iterator = iter(self.call(what, chunks))
+        answer = self.call(what, chunks)
+        # an import answers with the whole body at once: one text, not a stream of its characters
+        iterator = iter([answer] if isinstance(answer, (str, bytes, dict)) else answer)
         while True:
             try:
                 chunk = next(iterator)
@@ -157,7 +159,7 @@ def translate(err: BaseException, what: str) -> EngineError | None:
     if isinstance(err, docker.errors.APIError):
         return EngineError(f"the Docker engine refused {what}: {_explanation(err)}",
                            status=err.status_code)
-    if isinstance(err, requests.exceptions.Timeout):
+    if isinstance(err, requests.exceptions.Timeout) or _timed_out(err):
         return EngineTimeout(f"the Docker engine at {address()} did not answer {what} within "
                              f"{CLIENT_TIMEOUT:g} s")
     if isinstance(err, docker.errors.DockerException):
@@ -176,6 +178,14 @@ def _is_sdk(err: BaseException) -> bool:
         if module is not None and isinstance(err, getattr(module, attribute)):
             return True
     return False
+
+
+def _timed_out(err: BaseException) -> bool:
+    """requests reports a read that timed out inside a ConnectionError; urllib3's ReadTimeoutError (or
+    the socket's timeout) is in its causes or arguments."""
+    import urllib3.exceptions
+
+    return any(isinstance(cause, (urllib3.exceptions.TimeoutError, TimeoutError)) for cause in _causes(err))
 
 
 def _explanation(err: Any) -> str:

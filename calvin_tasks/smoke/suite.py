@@ -4,6 +4,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from .. import runlock
 from ..engine import Engine, Limits
 from ..errors import EngineError, EngineUnavailable, StepFailed
 from ..model import LABEL_NAMESPACE, LABEL_RESOURCE, CheckSpec, Project
@@ -37,12 +38,24 @@ def container_labels(project: Project, name: str) -> dict[str, str]:
     return {SMOKE_LABEL: "1", LABEL_NAMESPACE: project.settings.namespace, LABEL_RESOURCE: name}
 
 
+def remove_leftovers(engine: Engine, labels: dict[str, str]) -> int:
+    """Remove the check containers of runs that provably ended (a killed run on this host) — never
+    those of a run still going, here or on another machine sharing this engine."""
+    removed = 0
+    for container in engine.containers(labels):
+        if runlock.owner_gone(dict(container.get("Labels") or {})):
+            engine.remove(container["Id"])
+            removed += 1
+    return removed
+
+
 def run_suite(project: Project, engine: Engine, name: str, image: str, say: Any) -> list[CheckResult]:
     """Run every check of a resource against `image`, printing a line per check."""
     resource = project.resources[name]
     settings = project.settings
     labels = container_labels(project, name)
-    leftovers = engine.remove_labelled(labels)
+    leftovers = remove_leftovers(engine, labels)
+    labels.update(runlock.run_labels())
     if leftovers:
         say(f"{name} · removed {leftovers} container(s) left by an interrupted run")
     ctx = SmokeContext(engine=engine, resource=resource, image=image,

@@ -1,4 +1,4 @@
-"""The only module that knows doit: task creators derived from resources/.
+"""The pipeline's tasks: engine (decide), build, test, release, manifest, and one task per resource.
 
     doit                 validate, build what changed (parents first), test, release
     doit list            each resource with its group, version and description
@@ -6,81 +6,22 @@
 """
 from __future__ import annotations
 
-import threading
 import time
-from functools import cache
-from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from doit.exceptions import InvalidDodoFile, TaskFailed  # type: ignore[import-untyped]
+from doit.exceptions import TaskFailed  # type: ignore[import-untyped]
 
-from . import build as building
-from . import manifest, release, results
-from .engine import Engine
-from .errors import CalvinError, StepFailed, display_path
-from .model import Project
-from .plan import NOT_BUMPED, Plan, decide, gather
-from .project import load_project
-from .report import CalvinReporter, prefixed, say
-from .smoke.suite import run_suite
-from .store import content_reference, ensure_local, store_for
-
-__all__ = ["DOIT_CONFIG", "task_config", "task_plan", "task_engine", "task_build", "task_test", "task_release",
-           "task_manifest", "task_resources"]
-
-
-class Run:
-    """What every task of one doit run shares: the checked project, one engine connection, and the
-    plan — gathered once, read by every up-to-date check."""
-
-    def __init__(self, project: Project, engine: Engine) -> None:
-        self.project = project
-        self.engine = engine
-        self.store = store_for(project, engine)
-        self.releasing: frozenset[str] | None = None  # resources this run releases (the reporter says)
-        self._plan: Plan | None = None
-        self._lock = threading.Lock()
-
-    def plan(self) -> Plan:
-        with self._lock:
-            if self._plan is None:
-                self._plan = decide(self.project, gather(self.project, self.engine, self.store))
-            return self._plan
-
-    def local_image(self, name: str) -> str:
-        return ensure_local(self.project, self.engine, self.store, name, prefixed(name))
-
-
-@cache
-def current() -> Run:
-    try:
-        project = load_project(Path.cwd())
-    except CalvinError as err:
-        raise InvalidDodoFile(str(err)) from None
-    return Run(project, Engine())
-
-
-class Reporter(CalvinReporter):
-    """Calvin's reporter, told which tasks this run selected: a releasing run is gated on versions,
-    and the summary reads the run's decisions."""
-
-    def initialize(self, tasks: dict[str, Any], selected_tasks: list[str]) -> None:
-        closure: set[str] = set()
-        pending = list(selected_tasks)
-        while pending:
-            name = pending.pop()
-            if name in closure or name not in tasks:
-                continue
-            closure.add(name)
-            pending.extend(tasks[name].task_dep)
-        run = current()
-        run.releasing = frozenset(n.split(":", 1)[1] for n in closure if n.startswith("release:"))
-        self.reason = lambda task: run.plan()[task].reason
-
-
-# `doit` alone validates, builds, tests and releases everything, then writes the manifest.
-# (doit reads default_tasks from DOIT_CONFIG only; the rest of its settings is in pyproject.toml.)
-DOIT_CONFIG = {"reporter": Reporter, "default_tasks": ["release", "manifest"]}
+from .. import build as building
+from .. import manifest, release, results
+from ..bump import bump_command
+from ..errors import CalvinError, StepFailed, display_path
+from .. import runlock
+from ..plan import MOVED, NOT_BUMPED
+from ..report import prefixed, say
+from ..smoke.suite import run_suite
+from ..store import content_reference
+from ..why import Described
+from .run import Run, current
 
 
 def _step(function: Callable[..., Any], *args: Any) -> Callable[[], Any]:
@@ -112,18 +53,25 @@ class Decided:
 
 
 def _engine(run: Run) -> None:
-    """Reach the engine and the store, decide every step, and stop a releasing run before any
-    build when a changed resource's version is still released with other content."""
+    """Take this checkout's run lock, reach the engine and the store, decide every step, and stop a
+    releasing run before any build when a resource it releases is blocked."""
+    runlock.acquire(run.project.settings.root, run.project.settings.lock_wait, say)
     run.engine.ping()
     plan = run.plan()
     blocked = plan.blocked(run.releasing) if run.releasing is not None else []
-    if blocked:
-        resources = run.project.resources
-        listed = "\n".join(f"  {d.resource}: {d.reason} ({resources[d.resource].where('version')})"
-                           for d in blocked)
-        raise StepFailed(f"{NOT_BUMPED} for {len(blocked)} resource(s), in build order; nothing was built:\n"
-                         f"{listed}\n  bump each version (resource.yaml), then run again; "
-                         "`doit build:<name>` builds and tests a change without releasing it")
+    if not blocked:
+        return
+    resources = run.project.resources
+    lines = [f"{len(blocked)} resource(s) blocked, in build order; nothing was built:"]
+    lines += [f"  {d.resource}: {d.reason} ({resources[d.resource].where('version')})" for d in blocked]
+    unbumped = [d.resource for d in blocked if d.blocked == NOT_BUMPED]
+    if unbumped:
+        lines.append(f"  give them new versions with `{bump_command(run.project, unbumped)}`, then run `doit` "
+                     "again; `doit build:<name>` builds and tests a change without releasing it")
+    if any(d.blocked == MOVED for d in blocked):
+        lines.append("  a moved release tag blocks its resource and everything built on it until a person "
+                     "restores the tag or releases a new version")
+    raise StepFailed("\n".join(lines))
 
 
 def task_engine() -> dict[str, Any]:
@@ -196,7 +144,8 @@ def _stage_tasks(run: Run, stage: str, action: Callable[[Run, str], None],
                  deps: Callable[[str], list[str]], doc: Callable[[str], str]) -> Iterator[dict[str, Any]]:
     for name in run.project.order:
         yield {"name": name, "actions": [_step(action, run, name)], "task_dep": deps(name),
-               "uptodate": [Decided(run, f"{stage}:{name}")], "doc": doc(name)}
+               "uptodate": [Decided(run, f"{stage}:{name}")], "doc": doc(name),
+               "meta": {"inputs": Described(run.project, name)}}  # shown by `doit info`
 
 
 def task_build() -> Iterator[dict[str, Any]]:
@@ -229,7 +178,11 @@ def task_release() -> Iterator[dict[str, Any]]:
 
 
 def _manifest(run: Run) -> None:
-    path = manifest.write_manifest(run.project, run.engine, run.store)
+    facts = manifest.RunFacts.from_plan(run.project, run.plan())
+    reports = manifest.report_earlier_passes(run.project, run.engine, run.store, facts)
+    if reports:
+        say(f"smoke-test reports of {len(reports)} earlier pass(es), re-used: {display_path(reports[0].parent)}")
+    path = manifest.write_manifest(run.project, run.engine, run.store, facts)
     if path.name == "latest.json":
         say(f"release manifest unchanged: {display_path(path)}")
     else:
