@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help setup engine tools registry build release test test-unit typecheck list bench
+.PHONY: help setup engine tools registry build release test test-unit typecheck list bench vms
 
 help:
 	@echo "make build   set everything up, then run doit (validate, build, test, release)"
@@ -15,7 +15,8 @@ help:
 	@echo "make engine  make sure a Docker engine is installed and running"
 	@echo "make registry  a local Docker registry on 127.0.0.1:5000 (the artefact repository)"
 	@echo "make release   make build, releasing to that registry"
-	@echo "make tools   host tools: mmdebstrap (the debian rootfs), busybox-static (test images), docker-compose (system test), docker-registry and htpasswd (test registries)"
+	@echo "make tools   host tools: mmdebstrap (the debian rootfs), busybox-static (test images), docker-compose (system test), docker-registry and htpasswd (test registries), graphviz (doit graph), packer and qemu (VM images), iproute2 and iptables (the two-node swarm test)"
+	@echo "make vms     build, boot-test and release the VM catalogue (vms/): qcow2 disks by mmdebstrap and Packer"
 	@echo "make bench   Calvin against plain docker build on synthetic trees: BENCHMARKS.md (BENCH_SIZES=10,50 for a short run)"
 
 $(BIN)/doit: pyproject.toml
@@ -31,7 +32,9 @@ engine:
 
 tools:
 	@scripts/apt-ensure.sh mmdebstrap:mmdebstrap busybox:busybox-static docker-compose:docker-compose \
-	  docker-registry:docker-registry htpasswd:apache2-utils
+	  docker-registry:docker-registry htpasswd:apache2-utils dot:graphviz \
+	  packer:packer qemu-system-x86_64:qemu-system-x86 qemu-img:qemu-utils \
+	  ip:iproute2 iptables:iptables
 
 build: setup engine tools
 	$(BIN)/doit
@@ -41,6 +44,9 @@ registry:
 
 release: setup engine tools registry
 	CALVIN_REGISTRY=127.0.0.1:5000 $(BIN)/doit
+
+vms: setup engine tools
+	cd vms && ../$(BIN)/doit
 
 list: setup
 	$(BIN)/doit list

@@ -143,8 +143,9 @@ class PrivateEngine:
     """A dockerd of the benchmark's own (same binary, its own data root and socket): no other
     user's builds, prunes or images share it, and removing it removes everything it made."""
 
-    def __init__(self, work: Path) -> None:
-        self.token = f"calvin-bench-{os.getpid()}"
+    def __init__(self, work: Path, *, token: str | None = None, bridge: str | None = None,
+                 address: str = "10.254.254.1/24") -> None:
+        self.token = token or f"calvin-bench-{os.getpid()}"
         self.data_root = Path("/var/lib") / self.token
         self.exec_root = Path("/run") / self.token
         self.socket = f"/run/{self.token}.sock"
@@ -152,6 +153,8 @@ class PrivateEngine:
         self.log = work / "dockerd.log"
         self.process: subprocess.Popen[bytes] | None = None
         self.bridge = ""
+        self.bridge_name = bridge or f"calvbench{os.getpid() % 100000}"  # at most 15 characters
+        self.address = address
 
     @staticmethod
     def possible() -> bool:
@@ -160,15 +163,22 @@ class PrivateEngine:
     def start(self) -> None:
         # A bridge of its own: a dockerd started with --bridge=none deletes the host's docker0,
         # which the user's own engine needs.
-        self.bridge = f"calvbench{os.getpid() % 100000}"
+        self.bridge = self.bridge_name
         for step in (["ip", "link", "add", self.bridge, "type", "bridge"],
-                     ["ip", "addr", "add", "10.254.254.1/24", "dev", self.bridge],
+                     ["ip", "addr", "add", self.address, "dev", self.bridge],
                      ["ip", "link", "set", self.bridge, "up"]):
             subprocess.run(step, check=True, capture_output=True)
+        self.start_daemon()
+
+    def start_daemon(self) -> None:
+        """(Re)start dockerd on the bridge made by start(), keeping its data: an outage, not a loss."""
+        # After a kill, containerd's pid file names a dead process (a zombie, where nothing reaps
+        # it, still "answers"): dockerd would wait for it instead of starting a new containerd.
+        (self.exec_root / "containerd" / "containerd.pid").unlink(missing_ok=True)
         command = ["dockerd", "--iptables=false", "--ip-masq=false", f"--bridge={self.bridge}", "--log-level=warn",
                    f"--data-root={self.data_root}", f"--exec-root={self.exec_root}",
                    f"--pidfile=/run/{self.token}.pid", f"--host={self.base_url}"]
-        self.process = subprocess.Popen(command, stdout=self.log.open("wb"), stderr=subprocess.STDOUT,
+        self.process = subprocess.Popen(command, stdout=self.log.open("ab"), stderr=subprocess.STDOUT,
                                         stdin=subprocess.DEVNULL, start_new_session=True)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -179,6 +189,12 @@ class PrivateEngine:
             time.sleep(0.3)
         raise RuntimeError("the private dockerd did not answer within 60 s")
 
+    def kill(self) -> None:
+        """SIGKILL dockerd, as an OOM killer or a crash would (its containerd dies with it)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
@@ -187,10 +203,12 @@ class PrivateEngine:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        netns = self.exec_root / "netns"
-        if netns.is_dir():
-            for entry in netns.iterdir():
-                subprocess.run(["umount", str(entry)], capture_output=True)
+        # What a killed dockerd left mounted (its data root's bind mount, containers' overlays,
+        # network namespaces), deepest first, before the folders can go.
+        roots = (str(self.exec_root) + "/", str(self.data_root) + "/")
+        mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines() if len(line.split()) > 1]
+        for point in sorted((m for m in mounts if (m + "/").startswith(roots)), key=len, reverse=True):
+            subprocess.run(["umount", "-l", point], capture_output=True)
         for path in (self.exec_root, self.data_root):
             shutil.rmtree(path, ignore_errors=True)
         for leftover in (Path(self.socket), Path(f"/run/{self.token}.pid")):

@@ -79,10 +79,10 @@ class RegistryProcess:
     `.address` is what CALVIN_REGISTRY takes, `.url` its HTTP root."""
 
     def __init__(self, folder: Path, port: int, *, credentials: Credentials | None = None,
-                 startup_timeout: float = 20.0) -> None:
+                 startup_timeout: float = 20.0, host: str = "127.0.0.1") -> None:
         self.folder = Path(folder)
         self.port = port
-        self.address = f"127.0.0.1:{port}"
+        self.address = f"{host}:{port}"  # another host: an address of the test's own (e.g. a veth's)
         self.url = f"http://{self.address}"
         self.credentials = credentials
         self.startup_timeout = startup_timeout

@@ -13,8 +13,14 @@ from typing import Callable, Mapping, Protocol
 from .context import write_tar
 from .engine import Engine, Output
 from .errors import StepFailed
+from .packages.check import check_packages
+from .packages.lock import read_epoch
 from .model import LABEL_FINGERPRINT, LABEL_PARENT, LABEL_RESOURCE, TIMESTAMP, Entry, Project, Resource
+from .revision import source_labels
+from .rootimage import created_at, write_archive
 from .store import content_reference
+from .vm.builders import PackerBuilder, VmRootBuilder
+from .why import remember
 
 ROOTFS_PLACEHOLDER = "{rootfs}"
 
@@ -31,6 +37,7 @@ class BuildJob:
     parent_image: str | None
     network: str | None
     output: Output
+    fresh: bool = False  # doit verify: no cached build steps
 
 
 class Builder(Protocol):
@@ -45,15 +52,47 @@ class DockerBuilder:
         if job.parent_image is not None:
             args["BASE_IMAGE"] = job.parent_image
         # One LABEL line appended to the final stage: the engine's `labels` option costs a step per label.
-        dockerfile = (resource.folder / resource.build.dockerfile).read_bytes().rstrip(b"\n")
-        labels = " ".join(f"{_quoted(key)}={_quoted(value)}" for key, value in sorted(job.labels.items()))
+        dockerfile = _marked((resource.folder / resource.build.dockerfile).read_bytes().rstrip(b"\n"))
+        final = {**job.labels, BUILDING_LABEL: ""}
+        labels = " ".join(f"{_quoted(key)}={_quoted(value)}" for key, value in sorted(final.items()))
         dockerfile += f"\nLABEL {labels}\n".encode()
         with tempfile.SpooledTemporaryFile(max_size=64 * 1024 * 1024) as context:
             write_tar(resource, job.entries, context, {resource.build.dockerfile: dockerfile})
             context.seek(0)
+            fresh = {"nocache": True} if job.fresh else {}
             return engine.build(context=context, dockerfile=resource.build.dockerfile,
                                 reference=f"{job.repository}:{job.tag}", buildargs=args,
-                                network=job.network, output=_quiet(job.output))
+                                network=job.network, output=_quiet(job.output), **fresh)
+
+
+BUILDING_LABEL = "calvin.building"
+
+
+def _marked(dockerfile: bytes) -> bytes:
+    """Each stage labelled right after its FROM: the builder's step containers carry the label, so the
+    ones a killed engine leaves behind are found (and removed) at the next build."""
+    lines = dockerfile.split(b"\n")
+    out: list[bytes] = []
+    for index, line in enumerate(lines):
+        out.append(line)
+        continued = index > 0 and lines[index - 1].rstrip().endswith(b"\\")
+        if not continued and line.lstrip()[:5].upper() == b"FROM " and not line.rstrip().endswith(b"\\"):
+            out.append(f"LABEL {BUILDING_LABEL}=1".encode())
+    return b"\n".join(out)
+
+
+def remove_build_leftovers(engine: Engine, older_than: float = 60.0) -> int:
+    """Remove the step containers of builds an engine abandoned (killed or restarted mid-build): exited,
+    marked by _marked, and older than a build step's commit takes."""
+    import time
+
+    removed = 0
+    for container in engine.containers({BUILDING_LABEL: "1"}):
+        if container.get("State") in ("exited", "dead", "created") and \
+                time.time() - float(container.get("Created") or 0) > older_than:
+            engine.remove(container["Id"])
+            removed += 1
+    return removed
 
 
 class RootfsBuilder:
@@ -62,10 +101,20 @@ class RootfsBuilder:
         with tempfile.TemporaryDirectory(prefix=f"calvin-{resource.name}-") as tmp:
             tarball = str(Path(tmp) / "rootfs.tar")
             command = [part.replace(ROOTFS_PLACEHOLDER, tarball) for part in resource.build.command]
-            _run(command, cwd=resource.folder, env_extra={"CALVIN_ROOTFS": tarball}, output=job.output)
+            epoch = read_epoch(resource.folder)  # from packages.lock: the same inputs give the same image id
+            env = {"CALVIN_ROOTFS": tarball, **({"SOURCE_DATE_EPOCH": str(epoch)} if epoch is not None else {})}
+            _run(command, cwd=resource.folder, env_extra=env, output=job.output)
             if not Path(tarball).is_file():
                 raise StepFailed(f"the rootfs command exited 0 but wrote no tarball at $CALVIN_ROOTFS "
                                  f"({' '.join(resource.build.command)})")
+            if epoch is not None:
+                job.output(f"assembling the image of a {Path(tarball).stat().st_size / 1e6:.1f} MB root file "
+                           f"system, created {created_at(epoch)} (SOURCE_DATE_EPOCH from packages.lock)")
+                labels = {**job.labels, "org.opencontainers.image.created": created_at(epoch)}
+                archive = Path(tmp) / "image.tar"
+                reference = f"{job.repository}:{job.tag}"
+                write_archive(Path(tarball), archive, reference, epoch, resource.build.image, labels)
+                return engine.load_archive(archive=str(archive), reference=reference)
             job.output(f"importing {Path(tarball).stat().st_size / 1e6:.1f} MB root file system")
             changes = [f"LABEL {key}={_quoted(value)}" for key, value in sorted(job.labels.items())]
             changes += _image_changes(resource.build.image)
@@ -118,7 +167,8 @@ def _run(command: list[str], *, cwd: Path, env_extra: Mapping[str, str], output:
         raise StepFailed(f"the rootfs command exited with status {process.returncode}: {' '.join(command)}")
 
 
-BUILDERS: dict[str, Callable[[], Builder]] = {"docker": DockerBuilder, "rootfs": RootfsBuilder}
+BUILDERS: dict[str, Callable[[], Builder]] = {"docker": DockerBuilder, "rootfs": RootfsBuilder,
+                                              "vmroot": VmRootBuilder, "packer": PackerBuilder}
 
 
 def labels_for(project: Project, name: str) -> dict[str, str]:
@@ -132,11 +182,12 @@ def labels_for(project: Project, name: str) -> dict[str, str]:
         "org.opencontainers.image.version": resource.version,
         "org.opencontainers.image.description": resource.description,
         "org.opencontainers.image.created": datetime.now(timezone.utc).strftime(TIMESTAMP),
+        **source_labels(project.settings.root),
     }
 
 
 def build_resource(project: Project, engine: Engine, name: str, output: Output,
-                   parent_image: str | None) -> str:
+                   parent_image: str | None, *, fresh: bool = False) -> str:
     """Build one resource on its parent's exact image; returns the new image id."""
     resource = project.resources[name]
     if resource.base is not None and parent_image is None:
@@ -144,5 +195,8 @@ def build_resource(project: Project, engine: Engine, name: str, output: Output,
     job = BuildJob(resource=resource, entries=project.inputs[name].build,
                    repository=resource.repository(project.settings.namespace),
                    tag=project.fingerprints[name].content_tag, labels=labels_for(project, name),
-                   parent_image=parent_image, network=project.settings.build_network, output=output)
-    return BUILDERS[resource.build.builder]().build(engine, job)
+                   parent_image=parent_image, network=project.settings.build_network, output=output, fresh=fresh)
+    image = BUILDERS[resource.build.builder]().build(engine, job)
+    check_packages(project, engine, name, image, f"{job.repository}:{job.tag}", output)
+    remember(project, name)  # what this fingerprint covered, for `doit why`
+    return image

@@ -99,9 +99,26 @@ def check(path: Path, display: str, *, resource: str, base: str | None,
     return problems
 
 
+def resource_named(image: str, resource_names: set[str]) -> str | None:
+    """The resource whose image `image` names, if it names one: a bare name without a tag
+    (`FROM debian`), or `<namespace>/<name>` with any tag, also behind a registry
+    (`calvin/debian:1.0.0`, `127.0.0.1:5000/calvin/debian`). `debian:bookworm`, `library/debian`
+    and `docker.io/library/debian:12` are outside images, whatever the resources are called."""
+    reference = image.split("@", 1)[0]
+    parts = reference.split("/")
+    if len(parts) > 1 and ("." in parts[0] or ":" in parts[0] or parts[0] == "localhost"):
+        parts = parts[1:]  # a registry host
+    last, tagged = parts[-1].partition(":")[0], ":" in parts[-1] or "@" in image
+    if len(parts) == 1:
+        return last if last in resource_names and not tagged and reference == image else None
+    if len(parts) == 2 and parts[0] != "library" and last in resource_names:
+        return last
+    return None
+
+
 def _outside(image: str, line: int, base: str | None, resource_names: set[str], problem) -> None:  # type: ignore[no-untyped-def]
-    name = image.split("@", 1)[0].rsplit("/", 1)[-1].split(":", 1)[0]
-    if name in resource_names:
+    name = resource_named(image, resource_names)
+    if name is not None:
         if base == name:
             problem(line, f"uses the image '{image}' by name instead of the exact parent image",
                     "use FROM ${BASE_IMAGE}; Calvin passes the parent's exact image")
@@ -122,3 +139,7 @@ def _from_parts(arguments: str) -> tuple[str, str | None]:
     image = words[0] if words else ""
     alias = words[2] if len(words) >= 3 and words[1].upper() == "AS" else None
     return image, alias
+
+
+BASE_REFS = frozenset(_BASE_REFS)  # FROM ${BASE_IMAGE} as written
+from_parts = _from_parts  # (image, stage alias) of a FROM line

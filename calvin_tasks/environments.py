@@ -7,12 +7,13 @@ keys they read at start (resource.yaml `config:`). Secrets are references
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
 
 from .errors import InputError, Problem, display_path
-from .model import ConfigKey, Resource, scalar_text
+from .assembly import placements
+from .model import ConfigKey, Lines, Placement, Resource, scalar_text
 from .schema import SchemaCache, check_schema, suggest
 from .source import load_yaml
 
@@ -25,6 +26,10 @@ class Environment:
     name: str
     source: Path
     values: Mapping[str, Any]
+    deploy: str = "compose"
+    services: Mapping[str, Placement] = field(default_factory=dict)
+    display: str = ""
+    lines: Lines = field(default_factory=Lines, compare=False, repr=False)
 
 
 def _type_problem(key: ConfigKey, value: Any) -> str | None:
@@ -45,6 +50,10 @@ def _type_problem(key: ConfigKey, value: Any) -> str | None:
     }
     if not checks[key.type](value):
         return f"expected {'a URL such as http://host:port' if key.type == 'url' else _a(key.type)}, found {value!r}"
+    scheme = value.split("://", 1)[0].lower() if key.type == "url" else ""
+    if key.schemes and scheme not in key.schemes:
+        return (f"expected a URL with scheme {' or '.join(key.schemes)} (the image refuses others), "
+                f"found {value!r}")
     return None
 
 
@@ -69,6 +78,16 @@ def declared_keys(resources: Mapping[str, Resource]) -> tuple[dict[str, tuple[Co
                                         f"here and as {first.type} by '{readers[0]}'",
                                         line=resource.line_of("config", key.name), resource=name,
                                         key_path=f"config.{key.name}", hint="use one type for a key everywhere"))
+            elif key.schemes and set(first.schemes) != set(key.schemes):  # a value every reader accepts
+                both = tuple(s for s in first.schemes if s in key.schemes) if first.schemes else key.schemes
+                if not both:
+                    resource = resources[name]
+                    problems.append(Problem(resource.display, f"key '{key.name}' accepts schemes "
+                                            f"{', '.join(key.schemes)} here and {', '.join(first.schemes)} by "
+                                            f"'{readers[0]}': no URL suits both", line=resource.line_of(
+                                                "config", key.name, "schemes"), resource=name,
+                                            key_path=f"config.{key.name}.schemes", hint="read two keys"))
+                keys[key.name] = (replace(first, schemes=both or first.schemes), readers)
             readers.append(name)
     return keys, problems
 
@@ -108,7 +127,10 @@ def load_environments(root: Path, resources: Mapping[str, Resource],
                                     line=document.line_of(("values", key_name)), key_path=f"values.{key_name}",
                                     hint=suggest(key_name, keys) or "remove it, or declare it under config: "
                                     "in the resource.yaml that reads it"))
-        environments.append(Environment(env_name, path, values))
+        services, found = placements(document, resources)
+        problems.extend(found)
+        environments.append(Environment(env_name, path, values, document.data.get("deploy") or "compose", services,
+                                        display, Lines(document.lines)))
     if problems:
         raise InputError(problems)
     if keys and not environments:

@@ -1,18 +1,27 @@
-"""Files Calvin writes: whole or not at all."""
+"""Files Calvin writes: whole or not at all, readable like any file the user's tools write."""
 from __future__ import annotations
 
 import os
 import tempfile
 from pathlib import Path
 
+# The process's umask, read once at import (reading it means setting it, which is not safe once
+# threads run): a written file gets the mode `open()` would give it, 0644 under the usual 022.
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+FILE_MODE = 0o666 & ~_UMASK
+
 
 def write_atomic(path: Path, text: str) -> None:
-    """Write via a temporary file and rename: an interrupted run never leaves half a file."""
+    """Write via a temporary file and rename: an interrupted run never leaves half a file.
+    mkstemp makes the temporary file 0600; the file keeps the mode a plain write would give it,
+    so reports and manifests are readable by CI's other users and steps."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as out:
             out.write(text)
+            os.fchmod(out.fileno(), FILE_MODE)
         os.replace(temporary, path)
     except BaseException:
         os.unlink(temporary)

@@ -9,7 +9,8 @@ KeyPath = tuple[str | int, ...]
 
 TIMESTAMP = "%Y-%m-%dT%H:%M:%SZ"  # UTC, in reports, records, manifests and the created label
 GROUPS = ("base", "build", "supporting")
-BUILDERS = ("docker", "rootfs")
+BUILDERS = ("docker", "rootfs", "vmroot", "packer")
+VM_BUILDERS = ("vmroot", "packer")  # their images hold a VM disk (calvin_tasks/vm)
 LABEL_FINGERPRINT = "calvin.fingerprint"
 LABEL_RESOURCE = "calvin.resource"
 LABEL_PARENT = "calvin.parent-fingerprint"
@@ -73,6 +74,7 @@ class ConfigKey:
     name: str
     type: str
     description: str = ""
+    schemes: tuple[str, ...] = ()  # type url: the schemes the image accepts (empty: any)
 
 
 @dataclass(frozen=True)
@@ -84,9 +86,16 @@ class BuildSpec:
     args: Mapping[str, str] = field(default_factory=dict)
     command: tuple[str, ...] = ()
     image: Mapping[str, Any] = field(default_factory=dict)
+    size: str = ""                                             # vmroot: the disk's size, e.g. 2G
+    template: str = "template.json"                            # packer: the Packer JSON template
+    variables: Mapping[str, str] = field(default_factory=dict)  # packer: the template's own variables
 
     def settings(self) -> dict[str, Any]:
         """The builder and its settings, canonical: the part the fingerprint covers."""
+        if self.builder == "vmroot":
+            return {"builder": "vmroot", "command": list(self.command), "size": self.size}
+        if self.builder == "packer":
+            return {"builder": "packer", "template": self.template, "variables": dict(sorted(self.variables.items()))}
         if self.builder == "rootfs":
             return {"builder": "rootfs", "command": list(self.command), "image": dict(self.image)}
         return {"builder": "docker", "dockerfile": self.dockerfile, "args": dict(sorted(self.args.items()))}
@@ -100,6 +109,27 @@ class CheckSpec:
     name: str
     spec: Mapping[str, Any]
     line: int = 0
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """What a resource's image needs at run time, in any environment."""
+
+    ports: tuple[int, ...] = ()
+    volumes: Mapping[str, str] = field(default_factory=dict)  # name → path in the container
+    health: str | None = None  # the name of the smoke-test service check that says it is healthy
+
+
+@dataclass(frozen=True)
+class Placement:
+    """One resource in one environment: its instances, published ports, volumes, Swarm placement."""
+
+    resource: str
+    instances: tuple[str, ...]
+    publish: Mapping[int, str] = field(default_factory=dict)  # container port → host [address:]port
+    volumes: Mapping[str, str] = field(default_factory=dict)  # the resource's volume name → Docker volume
+    constraints: tuple[str, ...] = ()
+    spread: str | None = None
 
 
 @dataclass(frozen=True)
@@ -117,11 +147,18 @@ class Resource:
     tests: Path | None = None
     config: tuple[ConfigKey, ...] = ()
     checks: tuple[CheckSpec, ...] = ()
+    untested_ok: bool = False  # `tests: none`: released without smoke tests on purpose, no warning
+    runtime: Runtime = field(default_factory=Runtime)
     display: str = ""  # resource.yaml as the user names it (relative to the project)
     lines: Lines = field(default_factory=Lines, compare=False, repr=False)
 
     def repository(self, namespace: str) -> str:
         return f"{namespace}/{self.name}"
+
+    @property
+    def kind(self) -> str:
+        """container | vm: what its image is."""
+        return "vm" if self.build.builder in VM_BUILDERS else "container"
 
     def line_of(self, *key_path: str | int) -> int:
         return self.lines.of(key_path)
@@ -144,6 +181,9 @@ class Settings:
     test_pids: int = 256
     test_timeout: float = 60.0
     source: Path | None = None
+    bump_cascade: bool = False  # `doit bump <r>` also gives descendants a patch bump (pipeline.yaml bump.cascade)
+    lock_wait: float = 600.0        # seconds a run waits for another run of the same checkout
+    registry_timeout: float = 30.0  # seconds for one request to the registry
 
     @property
     def resources_dir(self) -> Path:
@@ -184,6 +224,11 @@ class Project:
     fingerprints: Mapping[str, Fingerprints]
     inputs: Mapping[str, Inputs] = field(default_factory=dict)
     environments: tuple[Any, ...] = ()
+    # A broken resource (and what builds on it) is left out of `resources` and `order`: its problems
+    # block only itself and its descendants. `problems` holds every problem, global ones too.
+    broken: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
+    problems: tuple[Any, ...] = ()
+    general: tuple[Any, ...] = ()  # problems that stop every run: the environments' configuration
 
     def parent(self, name: str) -> Resource | None:
         base = self.resources[name].base

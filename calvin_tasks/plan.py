@@ -10,6 +10,7 @@ from typing import Iterable, Mapping
 from . import ledger, results
 from .engine import Engine
 from .model import Project
+from .why import explain
 from .store import ReleaseStore, Shelf, content_reference, image_for, shelf, tested_tag
 
 STAGES = ("build", "test", "release")
@@ -54,15 +55,22 @@ def gather(project: Project, engine: Engine, store: ReleaseStore) -> State:
 
 def release_status(found: Shelf, fingerprint: str, recorded: str | None = None) -> tuple[str, str]:
     """What the store's tags say about a resource's release, judged by digests, never by labels:
-    unreleased | released | unmarked (released, tests not marked) | not-bumped | moved; and why."""
+    unreleased | released | unmarked (released, tests not marked) | not-bumped | moved; and why.
+
+    A version tag is Calvin's release when its digest is the content tag's, or the tested mark's
+    (Calvin marks only what it tested), or the one this machine recorded pushing; a content tag
+    holding another build of the same inputs (a forced rebuild) does not unmake a release."""
     version = found.version
     if version is None:
         return "unreleased", "is not released yet"
-    if found.content is not None and version.digest == found.content.digest:
-        if found.tested is not None and found.tested.digest == version.digest:
+    marked = found.tested is not None and found.tested.digest == version.digest
+    claimed = version.fingerprint or ""
+    ours = (found.content is not None and version.digest == found.content.digest) or (
+        claimed == fingerprint and (marked or version.digest == recorded))
+    if ours:
+        if marked:
             return "released", "is released with this fingerprint, marked tested"
         return "unmarked", "is released; the pass of these tests is not marked in the release store yet"
-    claimed = version.fingerprint or ""
     if claimed != fingerprint and found.older is not None and found.older.digest == version.digest:
         return "not-bumped", (f"is released with fingerprint {claimed[:24]}, the resource now has "
                               f"{fingerprint[:24]} — bump the version")
@@ -124,12 +132,14 @@ def decide(project: Project, state: State) -> Plan:
         tag = fingerprints.content_tag
         where = state.built.get(name)
         build = where is None
-        decisions.append(Decision(name, "build", build, f"no image {tag}: its inputs changed, or it was never built"
+        released = state.shelves[name].version
+        decisions.append(Decision(name, "build", build, f"no image {tag}: "
+                                  + explain(project, name, released.fingerprint if released else None)
                                   if build else f"image {tag} is in the {where}"))
         passed = state.tested.get(name)
         test = build or passed is None
         decisions.append(Decision(name, "test", test, "a new image" if build else
-                                  f"no pass of these tests ({tested_tag(fingerprints.test)}) for this image"
+                                  f"no pass of these tests ({tested_tag(fingerprints)}) for this image"
                                   if test else f"passed these tests (recorded on {passed})"))
         decision = _release(project, state, name)
         base = project.resources[name].base

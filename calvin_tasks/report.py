@@ -1,30 +1,17 @@
 """How a run looks on the console: one line per step as it happens, one summary at the end."""
 from __future__ import annotations
 
-import sys
 import threading
 import time
 from typing import Any, Callable, TextIO
 
 from doit.reporter import ConsoleReporter  # type: ignore[import-untyped]
 
+from .progress import CONSOLE, say
+from .progress import output as prefixed  # a step's output callback: its log, and the moving line
+
 STAGES = ("build", "test", "release")
-_print_lock = threading.Lock()
-
-
-def say(text: str, stream: TextIO | None = None) -> None:
-    """Print whole lines, even from several build threads at once."""
-    with _print_lock:
-        out = stream or sys.stdout
-        out.write(text if text.endswith("\n") else text + "\n")
-        out.flush()
-
-
-def prefixed(prefix: str) -> Any:
-    """An output callback printing `prefix | line` for a resource's progress."""
-    def output(line: str) -> None:
-        say(f"{prefix:>20} | {line}")
-    return output
+__all__ = ["CONSOLE", "CalvinReporter", "prefixed", "say"]
 
 
 def _stage(task: Any) -> str | None:
@@ -39,12 +26,24 @@ class CalvinReporter(ConsoleReporter):  # type: ignore[misc]
 
     def __init__(self, outstream: TextIO, options: dict[str, Any]) -> None:
         super().__init__(outstream, options)
+        CONSOLE.stream = outstream  # Calvin's lines are the reporter's: doit's capture of a step's stdout hides nothing
+        CONSOLE.streaming = (options.get("verbosity") or 0) >= 2
+        self._ticking = threading.Event()
+        if CONSOLE.tty:
+            threading.Thread(target=self._tick, daemon=True).start()
         self.started = time.monotonic()
         self.ran: dict[str, list[str]] = {stage: [] for stage in STAGES}
         self.skipped: list[str] = []
         self.failed: list[tuple[str, str]] = []
         self.blocked: list[str] = []
         self.reason: Callable[[str], str] | None = None  # the run's decision for a step, when known
+
+    def _tick(self) -> None:
+        while not self._ticking.wait(1.0):
+            CONSOLE.tick()
+
+    def write(self, text: str) -> None:
+        CONSOLE.line(text.rstrip("\n"))
 
     def execute_task(self, task: Any) -> None:
         stage = _stage(task)
@@ -73,8 +72,15 @@ class CalvinReporter(ConsoleReporter):  # type: ignore[misc]
         message = str(fail.message if getattr(fail, "message", None) else fail.get_msg()).strip()
         self.failed.append((task.name, message))
         self.write(f"FAILED {task.name}: {message}\n")
+        trace = getattr(fail, "traceback", None)
+        if trace and type(fail).__name__ == "TaskError":  # an exception, not Calvin's own: a bug, keep its traceback
+            self.write("".join(trace))
+        tail, path = CONSOLE.tail(task.name)
+        if tail and not CONSOLE.streaming:
+            self.write(f"   the last {len(tail)} lines of {path}:\n" + "".join(f"   | {line}\n" for line in tail))
 
     def complete_run(self) -> None:
+        self._ticking.set()
         for error in self.runtime_errors:
             self.write(f"ERROR: {error}\n")
         failed = {name for name, _ in self.failed}

@@ -1,20 +1,30 @@
 """Smoke-test results: JSON and JUnit XML reports, and the record of what passed.
 
-The record of a pass (image id, build and test fingerprints) lives in the output
-folder, not in doit's database: deleting the database does not re-run passed tests.
+The record of a pass (image id, build and test fingerprints, when and on which host) lives in
+the output folder, not in doit's database: deleting the database does not re-run passed tests.
+Every run writes a report for every tested resource: one whose tests passed in an earlier run
+gets a report saying so, with when and where (CI's `junit` step always finds one per resource).
 """
 from __future__ import annotations
 
 import json
 import re
+import socket
 import xml.etree.ElementTree as ET
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
+from functools import cache
 from pathlib import Path
 from typing import Any, Sequence
 
+from .errors import display_path
 from .files import write_atomic
-from .model import TIMESTAMP, Fingerprints, Settings
+from .model import TIMESTAMP, Fingerprints, Resource, Settings
+
+
+@cache
+def hostname() -> str:
+    return socket.gethostname()
 
 
 def reports_dir(settings: Settings) -> Path:
@@ -25,31 +35,99 @@ def record_path(settings: Settings, name: str) -> Path:
     return settings.output / "state" / "tests" / f"{settings.namespace}--{name}.json"
 
 
+@dataclass(frozen=True)
+class Earlier:
+    """Where a pass this run re-uses comes from: when and on which host, when known."""
+
+    where: str               # "the pass record out/state/tests/…" | "the tested mark … in the release store"
+    time: str | None = None  # UTC, TIMESTAMP
+    host: str | None = None
+
+    def note(self) -> str:
+        when = f" at {self.time}" if self.time else ""
+        on = f" on {self.host}" if self.host else ""
+        return f"passed in an earlier run{when}{on} ({self.where}); not run again"
+
+
 def write_reports(settings: Settings, name: str, image: str, fingerprints: Fingerprints,
                   results: Sequence[Any]) -> tuple[Path, Path]:
+    """The reports of the checks this run ran."""
     failed = [r for r in results if not r.passed]
+    now = datetime.now(timezone.utc)
     summary = {
         "resource": name,
         "image": image,
         "build_fingerprint": fingerprints.build,
         "test_fingerprint": fingerprints.test,
-        "time": datetime.now(timezone.utc).strftime(TIMESTAMP),
+        "time": now.strftime(TIMESTAMP),
+        "host": hostname(),
         "passed": not failed,
+        "reused": None,
         "counts": {"checks": len(results), "failed": len(failed)},
         "checks": [asdict(r) for r in results],
     }
-    json_path = reports_dir(settings) / f"{name}.json"
-    write_atomic(json_path, json.dumps(summary, indent=2) + "\n")
-    suite = ET.Element("testsuite", name=f"calvin.{name}", tests=str(len(results)), failures=str(len(failed)),
-                       errors="0", time=f"{sum(r.seconds for r in results):.3f}")
+    suite = _suite(name, now, tests=len(results), failures=len(failed),
+                   seconds=sum(r.seconds for r in results))
     for result in results:
         case = ET.SubElement(suite, "testcase", classname=f"{name}.{result.kind}", name=_xml_text(result.name),
                              time=f"{result.seconds:.3f}")
         if not result.passed:
             failure = ET.SubElement(case, "failure", message=_xml_text(result.message))
             failure.text = _xml_text(result.log or result.message)
+    return _write(settings, name, summary, suite)
+
+
+def write_reused_reports(settings: Settings, resource: Resource, image: str, fingerprints: Fingerprints,
+                         earlier: Earlier) -> tuple[Path, Path]:
+    """The reports of a resource whose image passed these very tests in an earlier run: every
+    check a passed testcase that took no time in this run, marked as re-used, with when and where."""
+    name = resource.name
+    now = datetime.now(timezone.utc)
+    before = read_summary(settings, name)
+    if before is not None and before.get("passed") and not before.get("reused") and _same(before, image,
+                                                                                       fingerprints):
+        checks = [(str(c["kind"]), str(c["name"]), float(c.get("seconds") or 0)) for c in before["checks"]]
+    else:  # the earlier report is elsewhere (another machine, an older output folder): the checks by name
+        checks = [(check.kind, check.name, 0.0) for check in resource.checks]
+    note = earlier.note()
+    summary = {
+        "resource": name,
+        "image": image,
+        "build_fingerprint": fingerprints.build,
+        "test_fingerprint": fingerprints.test,
+        "time": now.strftime(TIMESTAMP),
+        "host": hostname(),
+        "passed": True,
+        "reused": asdict(earlier),
+        "counts": {"checks": len(checks), "failed": 0},
+        "checks": [{"resource": name, "kind": kind, "name": check, "passed": True, "message": note,
+                    "seconds": 0.0, "log": ""} for kind, check, _ in checks],
+    }
+    suite = _suite(name, now, tests=len(checks), failures=0, seconds=0.0)
+    properties = ET.SubElement(suite, "properties")
+    for key, value in (("calvin.reused", "true"), ("calvin.passed_at", earlier.time or "unknown"),
+                       ("calvin.passed_on", earlier.host or "unknown"), ("calvin.source", earlier.where)):
+        ET.SubElement(properties, "property", name=key, value=_xml_text(value))
+    for kind, check, seconds in checks:
+        case = ET.SubElement(suite, "testcase", classname=f"{name}.{kind}", name=_xml_text(check), time="0.000")
+        out = ET.SubElement(case, "system-out")
+        out.text = _xml_text(note + (f"; it took {seconds:.3f} s then" if seconds else ""))
+    return _write(settings, name, summary, suite)
+
+
+def _suite(name: str, now: datetime, *, tests: int, failures: int, seconds: float) -> ET.Element:
+    return ET.Element("testsuite", name=f"calvin.{name}", tests=str(tests), failures=str(failures), errors="0",
+                      skipped="0", time=f"{seconds:.3f}", timestamp=now.strftime("%Y-%m-%dT%H:%M:%S"),
+                      hostname=_xml_text(hostname()))
+
+
+def _write(settings: Settings, name: str, summary: dict[str, Any], suite: ET.Element) -> tuple[Path, Path]:
+    json_path = reports_dir(settings) / f"{name}.json"
+    write_atomic(json_path, json.dumps(summary, indent=2) + "\n")
+    root = ET.Element("testsuites")
+    root.append(suite)
     junit_path = reports_dir(settings) / f"{name}.junit.xml"
-    write_atomic(junit_path, ET.tostring(_wrap(suite), encoding="unicode"))
+    write_atomic(junit_path, ET.tostring(root, encoding="unicode"))
     return json_path, junit_path
 
 
@@ -61,34 +139,48 @@ def _xml_text(text: str) -> str:
     return _NOT_XML.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
-def _wrap(suite: ET.Element) -> ET.Element:
-    root = ET.Element("testsuites")
-    root.append(suite)
-    return root
+def _same(summary: dict[str, Any], image: str, fingerprints: Fingerprints) -> bool:
+    return bool(summary.get("image") == image and summary.get("build_fingerprint") == fingerprints.build
+                and summary.get("test_fingerprint") == fingerprints.test)
 
 
 def record_pass(settings: Settings, name: str, image: str, fingerprints: Fingerprints, checks: int) -> None:
     write_atomic(record_path(settings, name), json.dumps({
         "image": image, "build": fingerprints.build, "test": fingerprints.test, "checks": checks,
-        "time": datetime.now(timezone.utc).strftime(TIMESTAMP)}) + "\n")
+        "time": datetime.now(timezone.utc).strftime(TIMESTAMP), "host": hostname()}) + "\n")
 
 
 def forget_pass(settings: Settings, name: str) -> None:
     record_path(settings, name).unlink(missing_ok=True)
 
 
-def passed(settings: Settings, name: str, image: str, fingerprints: Fingerprints) -> bool:
-    """Whether this very image passed this very version of its smoke tests."""
+def _record(settings: Settings, name: str, image: str, fingerprints: Fingerprints) -> dict[str, Any] | None:
     try:
         record = json.loads(record_path(settings, name).read_text())
     except (OSError, ValueError):
-        return False
-    return bool(record.get("image") == image and record.get("build") == fingerprints.build
-                and record.get("test") == fingerprints.test)
+        return None
+    if isinstance(record, dict) and record.get("image") == image and record.get("build") == fingerprints.build \
+            and record.get("test") == fingerprints.test:
+        return record
+    return None
+
+
+def passed(settings: Settings, name: str, image: str, fingerprints: Fingerprints) -> bool:
+    """Whether this very image passed this very version of its smoke tests."""
+    return _record(settings, name, image, fingerprints) is not None
+
+
+def earlier_pass(settings: Settings, name: str, image: str, fingerprints: Fingerprints) -> Earlier | None:
+    """This machine's record of this image passing these tests: when and on which host."""
+    record = _record(settings, name, image, fingerprints)
+    if record is None:
+        return None
+    return Earlier(f"the pass record {display_path(record_path(settings, name), settings.root)}", record.get("time"),
+                   record.get("host"))
 
 
 def read_summary(settings: Settings, name: str) -> dict[str, Any] | None:
     try:
         return dict(json.loads((reports_dir(settings) / f"{name}.json").read_text()))
-    except (OSError, ValueError):
+    except (OSError, ValueError, TypeError):
         return None

@@ -103,6 +103,9 @@ def _explain(error: Any, document: YamlDocument, resource: str | None) -> Iterab
         suggestion = _close(str(error.instance), options) if isinstance(error.instance, str) else None
         given = "no value" if error.instance is None else f"'{error.instance}'"
         yield problem(f"{given} is not one of: {', '.join(options)}", hint=suggestion or hint)
+    elif kind == "const":
+        given = "no value" if error.instance is None else f"'{error.instance}'"
+        yield problem(f"must be '{error.validator_value}' here, found {given}")
     elif kind == "type":
         wanted = error.validator_value if isinstance(error.validator_value, list) else [error.validator_value]
         words = " or ".join(_SCHEMA_TYPES.get(str(w), str(w)) for w in wanted)

@@ -52,4 +52,7 @@ def load_settings(root: Path, environ: Mapping[str, str] | None = None,
         test_pids=int(smoke.get("pids", 256)),
         test_timeout=float(smoke.get("timeout", 60)),
         source=path if path.is_file() else None,
+        bump_cascade=(data.get("bump") or {}).get("cascade", "none") == "patch",
+        lock_wait=float(env.get("CALVIN_LOCK_WAIT") or (data.get("run") or {}).get("lock_wait", 600)),
+        registry_timeout=float((data.get("run") or {}).get("registry_timeout", 30)),
     )

@@ -7,13 +7,14 @@ source of truth.
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Protocol
 
 from .credentials import lookup as login_for
 from .engine import Engine, Output
 from .errors import CalvinError, EngineError, RegistryUnavailable, StepFailed
-from .model import LABEL_FINGERPRINT, Project, content_tag
+from .model import LABEL_FINGERPRINT, Fingerprints, Project, content_tag
 from .registry import Registry
 
 
@@ -41,9 +42,10 @@ class Shelf:
     older: Released | None = None
 
 
-def tested_tag(test_fingerprint: str) -> str:
-    """Marks, in the release store, the image that passed this version of the smoke tests."""
-    return f"t-{test_fingerprint[:24]}"
+def tested_tag(fingerprints: Fingerprints) -> str:
+    """Marks, in the release store, the image that passed this version of the smoke tests: named by both
+    fingerprints, so a newer image passing the same tests never takes an older release's mark."""
+    return "t-" + hashlib.sha256(f"{fingerprints.build}:{fingerprints.test}".encode()).hexdigest()[:24]
 
 
 def content_reference(project: Project, name: str) -> str:
@@ -64,6 +66,9 @@ class ReleaseStore(Protocol):
     def released(self, name: str, tag: str) -> Released | None: ...
     def has(self, name: str, tag: str, fingerprint: str) -> bool: ...
     def refresh(self, name: str, tags: list[str]) -> None: ...
+    def marked(self, name: str, digest: str) -> bool: ...
+    def tags(self, name: str) -> list[str]: ...
+    def labels(self, name: str, tag: str) -> dict[str, str]: ...
     def fetch(self, name: str, tag: str, output: Output) -> str: ...
     def publish(self, name: str, image: str, tags: list[str], output: Output) -> str: ...
 
@@ -82,6 +87,18 @@ class LocalStore:
     def refresh(self, name: str, tags: list[str]) -> None:
         for tag in tags:
             self.engine.forget(f"{self.namespace}/{name}:{tag}")
+
+    def tags(self, name: str) -> list[str]:
+        return self.engine.tags(f"{self.namespace}/{name}")
+
+    def labels(self, name: str, tag: str) -> dict[str, str]:
+        info = self.engine.find(f"{self.namespace}/{name}:{tag}")
+        return dict(info.labels) if info is not None else {}
+
+    def marked(self, name: str, digest: str) -> bool:
+        """Whether the image `digest` (an image id here) carries a tested mark of `name`."""
+        info = self.engine.inspect(digest)
+        return info is not None and any(tag.startswith(f"{self.namespace}/{name}:t-") for tag in info.tags)
 
     def has(self, name: str, tag: str, fingerprint: str) -> bool:
         found = self.released(name, tag)
@@ -119,6 +136,23 @@ class RegistryStore:
     def refresh(self, name: str, tags: list[str]) -> None:
         for tag in tags:
             self.registry.forget(self._repository(name), tag)
+
+    def tags(self, name: str) -> list[str]:
+        return self.registry.tags(self._repository(name))
+
+    def labels(self, name: str, tag: str) -> dict[str, str]:
+        found = self.registry.image(self._repository(name), tag)
+        return dict(found.labels) if found is not None else {}
+
+    def marked(self, name: str, digest: str) -> bool:
+        """Whether a tested mark (t-…) of `name` points at `digest`."""
+        repository = self._repository(name)
+        for tag in self.registry.tags(repository):
+            if tag.startswith("t-"):
+                found = self.registry.image(repository, tag)
+                if found is not None and found.digest == digest:
+                    return True
+        return False
 
     def fetch(self, name: str, tag: str, output: Output) -> str:
         remote = f"{self.registry.address}/{self._repository(name)}"
@@ -169,7 +203,7 @@ def shelf(project: Project, store: ReleaseStore, name: str, *, fresh: bool = Fal
     (another run may have released meanwhile)."""
     fingerprints = project.fingerprints[name]
     version = project.resources[name].version
-    tags = [version, fingerprints.content_tag, tested_tag(fingerprints.test)]
+    tags = [version, fingerprints.content_tag, tested_tag(fingerprints)]
     if fresh:
         store.refresh(name, tags)
     released = store.released(name, version)
@@ -189,7 +223,7 @@ def in_store(project: Project, store: ReleaseStore, name: str) -> bool:
 
 def tested_in_store(project: Project, store: ReleaseStore, name: str) -> bool:
     fingerprints = project.fingerprints[name]
-    return store.has(name, tested_tag(fingerprints.test), fingerprints.build)
+    return store.has(name, tested_tag(fingerprints), fingerprints.build)
 
 
 def ensure_local(project: Project, engine: Engine, store: ReleaseStore, name: str, output: Output) -> str:

@@ -5,26 +5,39 @@ import os
 import re
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from . import dockerfile
 from .discover import RawResource
 from .errors import InputError, Problem, display_path
-from .model import TEST_FILE_PREFIX, BuildSpec, CheckSpec, ConfigKey, KeyPath, Lines, Resource, scalar_text
+from .exposure import check_service_ports
+from .model import (TEST_FILE_PREFIX, VM_BUILDERS, BuildSpec, CheckSpec, ConfigKey, KeyPath, Lines, Resource, Runtime,
+                    scalar_text)
 from .schema import SchemaCache, check_schema, suggest
-from .smoke.spec import DEFAULT_TESTS, load_checks
+from .smoke.spec import DEFAULT_TESTS, NO_TESTS, load_checks
+from .vm.rules import check_kinds, check_vm, check_vm_bases
 from .source import YamlDocument, dotted
 
 NAME_PATTERN = re.compile(r"^[a-z0-9]+(?:(?:\.|-+)[a-z0-9]+)*$")  # a valid Docker repository name part
 RESERVED_NAMES = frozenset({"build", "test", "release", "validate", "config", "plan", "list", "clean",
-                            "engine", "manifest", "resources",
+                            "engine", "manifest", "resources", "bump", "why", "graph", "gc",
+                            "pin", "promote", "up", "status", "down", "secrets", "history",
                             "all", "help", "info", "run", "forget", "ignore", "auto", "dumpdb",
-                            "strace", "tabcompletion", "reset-dep"})
+                            "strace", "tabcompletion", "reset-dep", "refresh", "diff", "verify"})
 
 
 def validate(raw: list[RawResource], root: Path, names: set[str] | None = None,
              cache: SchemaCache | None = None) -> dict[str, Resource]:
     """Schema and semantic checks for every resource; all problems reported at once."""
+    resources, problems = check_resources(raw, root, names, cache)
+    if problems:
+        raise InputError(problems)
+    return resources
+
+
+def check_resources(raw: list[RawResource], root: Path, names: set[str] | None = None,
+                    cache: SchemaCache | None = None) -> tuple[dict[str, Resource], list[Problem]]:
+    """Every resource that passes its schema, and every problem found (each naming its resource)."""
     problems: list[Problem] = []
     checked: list[tuple[RawResource, dict[str, Any]]] = []
     for item in raw:
@@ -43,11 +56,44 @@ def validate(raw: list[RawResource], root: Path, names: set[str] | None = None,
                 resource.folder.glob(f"{TEST_FILE_PREFIX}*.py")):
             checks, tests_problems = load_checks(resource, root, cache)
             found += tests_problems
+        found += _check_health(resource, checks)
+        if resource.build.builder in VM_BUILDERS:
+            found += check_vm(replace(resource, checks=checks), item.document)
+        else:
+            found += check_kinds(replace(resource, checks=checks), item.document)
         problems.extend(found)
         resources[item.name] = replace(resource, checks=checks)
-    if problems:
-        raise InputError(problems)
-    return resources
+    problems.extend(check_service_ports(resources, root))
+    problems.extend(check_vm_bases(resources, lambda r: r.display or str(r.source)))
+    return resources, problems
+
+
+def _check_health(resource: Resource, checks: tuple[CheckSpec, ...]) -> list[Problem]:
+    """runtime.health names one of the resource's own service checks: the deploy reuses it."""
+    health = resource.runtime.health
+    services = [check.name for check in checks if check.kind == "service"]
+    if health is None or health in services:
+        return []
+    return [Problem(resource.display, f"runtime.health names no service check: '{health}'",
+                    line=resource.line_of("runtime", "health"), resource=resource.name, key_path="runtime.health",
+                    hint=suggest(health, services) if services else "add a services: check to its tests.yaml")]
+
+
+def untested_warning(resources: Mapping[str, Resource]) -> str | None:
+    """One warning naming every resource that declares no smoke test (and did not say `tests: none`):
+    its image would be released with nothing checked."""
+    untested = [r for _, r in sorted(resources.items()) if not r.checks and not r.untested_ok]
+    if not untested:
+        return None
+    listed = ", ".join(f"{r.name} ({r.display or r.source})" for r in untested)
+    return (f"warning: {len(untested)} resource(s) declare no smoke tests; their images are released untested: "
+            f"{listed} — add resources/<name>/{DEFAULT_TESTS}, or set `tests: {NO_TESTS}` in resource.yaml "
+            "to release untested on purpose")
+
+
+def valid_name(name: str) -> bool:
+    """Whether a folder name can name a resource (and its tasks)."""
+    return bool(NAME_PATTERN.match(name)) and name not in RESERVED_NAMES
 
 
 def _check_name(item: RawResource) -> list[Problem]:
@@ -64,6 +110,8 @@ def _check_name(item: RawResource) -> list[Problem]:
 def _to_resource(item: RawResource, data: dict[str, Any]) -> Resource:
     build = data.get("build") or {}
     tests_name = data.get("tests")
+    untested_ok = tests_name == NO_TESTS
+    tests_name = None if untested_ok else tests_name
     default = item.folder / DEFAULT_TESTS
     tests: Path | None = item.folder / tests_name if tests_name else (default if default.is_file() else None)
     spec = BuildSpec(
@@ -72,13 +120,19 @@ def _to_resource(item: RawResource, data: dict[str, Any]) -> Resource:
         args={key: scalar_text(value) for key, value in (build.get("args") or {}).items()},
         command=tuple(build.get("command") or ()),
         image=build.get("image") or {},
+        size=build.get("size", ""),
+        template=build.get("template", "template.json"),
+        variables={key: scalar_text(value) for key, value in (build.get("variables") or {}).items()},
     )
-    config = tuple(ConfigKey(key, spec_["type"], spec_.get("description", ""))
+    config = tuple(ConfigKey(key, spec_["type"], spec_.get("description", ""), tuple(spec_.get("schemes") or ()))
                    for key, spec_ in sorted((data.get("config") or {}).items()))
-    return Resource(name=item.name, folder=item.folder, source=item.document.path,
+    runtime = data.get("runtime") or {}
+    run = Runtime(ports=tuple(runtime.get("ports") or ()), volumes=dict(runtime.get("volumes") or {}),
+                  health=runtime.get("health"))
+    return Resource(name=item.name, folder=item.folder, source=item.document.path, runtime=run,
                     description=data["description"].strip(), group=data["group"], version=data["version"],
-                    base=data.get("base"), build=spec, tests=tests, config=config,
-                    display=item.document.display, lines=Lines(item.document.lines))
+                    base=data.get("base"), build=spec, tests=None if untested_ok else tests, config=config,
+                    untested_ok=untested_ok, display=item.document.display, lines=Lines(item.document.lines))
 
 
 
@@ -105,7 +159,7 @@ def _semantic(resource: Resource, doc: YamlDocument, names: set[str], root: Path
                     "remove base, or use the docker builder")
         if "dockerfile" in (doc.data.get("build") or {}):
             problem(("build", "dockerfile"), "the rootfs builder takes no dockerfile", "remove it")
-    else:
+    elif spec.builder not in VM_BUILDERS:  # VM builders: vm/rules.py, once tests.yaml is loaded
         for key in ("command", "image"):
             if key in (doc.data.get("build") or {}):
                 problem(("build", key), f"build.{key} belongs to the rootfs builder",

@@ -140,6 +140,9 @@ class FakeEngine:
     def run_command(self, **_: Any) -> Outcome:
         return Outcome(0, "", "")
 
+    def read_path(self, **_: Any) -> None:
+        return None  # the fake's images hold no files (no dpkg status: no packages to check)
+
     def ensure_network(self, name: str, labels: Mapping[str, str]) -> str:
         return name
 

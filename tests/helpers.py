@@ -33,7 +33,7 @@ def make_project(root: Path, files: Mapping[str, str | bytes | Path] | None = No
     (root / "pyproject.toml").write_text(doit_table())
     (root / "configs").mkdir(exist_ok=True)
     (root / "configs" / "pipeline.yaml").write_text(pipeline if pipeline is not None else
-                                                     "namespace: calvin\nbuild: {network: host}\n")
+                                                     "namespace: calvin\n")
     (root / "resources").mkdir(exist_ok=True)
     for relative, content in (files or {}).items():
         write(root / relative, content)

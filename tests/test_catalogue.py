@@ -6,7 +6,9 @@
 2. The images it released run together as the build system the dev environment describes
    (tests/catalogue/docker-compose.yml, started by pytest-docker): the edge proxy routes to the
    build controller and the artefact repository, both executors connect to the controller,
-   Prometheus scrapes its targets, and a forced self-test build succeeds on an executor.
+   Prometheus scrapes its targets, a forced self-test build succeeds on an executor, and the
+   sample project is pushed, built, tested and put into the artefact repository
+   (tests/test_sample_build.py).
 
 Every service reads the dev environment's values (configs/environments/dev.yaml) as a deployer
 passes them: `calvin_tasks.environments.runtime_environment`, secrets as files under /run/secrets
@@ -30,6 +32,7 @@ from calvin_tasks.environments import Environment, runtime_environment
 from calvin_tasks.model import Project
 from calvin_tasks.project import load_project
 from helpers import REPO, ran, remove_namespace, run_doit
+from test_sample_build import build_sample
 
 pytestmark = pytest.mark.engine
 
@@ -45,12 +48,13 @@ PARENTS: dict[str, str | None] = {
     "artefact-repository": "base-linux",
     "edge-proxy": "base-linux",
     "metrics": "base-linux",
+    "source-repository": "base-linux",
 }
 # Resources without a service check: the bases run no service, and the executor listens on no
 # port (its smoke tests start it against an unreachable controller instead).
 NO_SERVICE = {"debian", "base-linux", "build-executor"}
 # The resources the compose file runs; CALVIN_IMAGE_<NAME> passes each one's image.
-DEPLOYED = ["build-controller", "build-executor", "artefact-repository", "edge-proxy", "metrics"]
+DEPLOYED = ["build-controller", "build-executor", "artefact-repository", "source-repository", "edge-proxy", "metrics"]
 ENVIRONMENT = "dev"
 SERVICE_UID = 10001  # the user calvin of base-linux, whom every service image runs as
 
@@ -438,3 +442,14 @@ def test_a_forced_self_test_build_succeeds_on_an_executor(system: System) -> Non
     assert build["results"] == 0, f"build {build['number']} result {build['results']}: {summary}"
     assert workers[build["workerid"]] in {"executor-1", "executor-2"}, (build, workers)
     print(f"\n{builder} build {build['number']} succeeded on {workers[build['workerid']]}: {summary}")
+
+
+def test_the_sample_project_builds_end_to_end(system: System) -> None:
+    """The build system builds: samples/hello pushed into the source repository through the edge
+    proxy, built, tested and put into the artefact repository by the controller's sample-hello
+    build on an executor, fetched back by digest (tests/test_sample_build.py says how)."""
+    result = build_sample(system.proxy, system.deployment.secrets["controller-admin-password"],
+                          system.deployment.secrets["source-repository-push-password"])
+    assert result.worker in {"executor-1", "executor-2"}, result
+    print(f"\nsample-hello build {result.number} succeeded on {result.worker} in {result.seconds:.1f} s "
+          f"(the controller says {result.build_seconds} s); artefact {result.path}")

@@ -38,7 +38,7 @@ def test_an_interrupted_run_keeps_finished_work_and_the_next_run_carries_on(
         process = subprocess.Popen([sys.executable, "-m", "doit"], cwd=project, env=env, stdout=out,
                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         try:
-            _wait_for(log, "slow | Step 5/", timeout=120)  # `slow` is inside its RUN sleep
+            _wait_for(log, "slow | step 5/", timeout=120)  # `slow` is inside its RUN sleep
             process.send_signal(how)
             process.wait(timeout=60)
         finally:

@@ -403,7 +403,8 @@ LISTED_ROWS = {"os": ("base", "2.1.0", "The smallest base there is"),
 def _assert_listed(result: subprocess.CompletedProcess[str]) -> None:
     lines = result.stdout.splitlines()
     for name, (group, version, description) in LISTED_ROWS.items():
-        pattern = re.compile(rf"^{re.escape(name)}\s+{group}\s+{re.escape(version)}\s+{re.escape(description)}\s*$")
+        pattern = re.compile(rf"^{re.escape(name)}\s+{group}\s+container\s+{re.escape(version)}\s+"
+                             rf"{re.escape(description)}\s*$")
         assert any(pattern.match(line) for line in lines), f"no list line for {name}:\n{explain(result)}"
 
 

@@ -7,6 +7,7 @@ against the real engine and a real registry on fewer cases.
 """
 from __future__ import annotations
 
+import io
 import random
 import re
 import shutil
@@ -84,11 +85,11 @@ class World:
 
     def doit(self, *args: str) -> Outcome:
         executed: set[str] = set()
-        lines: list[str] = []
+        printed = io.StringIO()
 
         class Recording(run_module.Reporter):  # type: ignore[misc, name-defined]
-            def write(self, text: str) -> None:
-                lines.append(text)
+            def __init__(self, outstream: Any, options: dict[str, Any]) -> None:
+                super().__init__(printed, options)  # every line Calvin prints, in order
 
             def execute_task(self, task: Any) -> None:
                 if task.name.split(":", 1)[0] in ("build", "test", "release") and ":" in task.name:
@@ -97,9 +98,8 @@ class World:
 
         run_module.current.cache_clear()
         module = dict(vars(tasks), DOIT_CONFIG={**tasks.DOIT_CONFIG, "reporter": Recording})
-        self.capsys.readouterr()
         code = DoitMain(ModuleTaskLoader(module)).run(list(args))
-        return Outcome(code, self.capsys.readouterr().out, "".join(lines), executed)
+        return Outcome(code, printed.getvalue(), "", executed)
 
     def plan(self) -> tuple[set[str], set[str], str]:
         """(will run, blocked, the plan's last line)."""

@@ -25,9 +25,16 @@ def rel(digest: str, fingerprint: str | None = F) -> Released:
     (Shelf(rel(C, OLD), None, None, older=rel(B, OLD)), "moved"),  # claims the old release, is not it
     (Shelf(rel(C, None), rel(A), rel(A)), "moved"),        # no label at all
     (Shelf(rel(A), None, None), "moved"),                  # claims these inputs, no content tag to prove it
+    (Shelf(rel(A), rel(B), rel(A)), "released"),           # a forced rebuild moved the content tag: still ours
+    (Shelf(rel(A), None, rel(A)), "released"),             # the content tag removed: the tested mark proves it
 ], ids=lambda v: v if isinstance(v, str) else "")
 def test_release_status_follows_digests(shelf: Shelf, status: str) -> None:
     assert release_status(shelf, F)[0] == status
+
+
+def test_this_machines_record_proves_a_release() -> None:
+    assert release_status(Shelf(rel(A), rel(B), None), F, recorded=A)[0] == "unmarked"
+    assert release_status(Shelf(rel(A), rel(B), None), F, recorded=C)[0] == "moved"
 
 
 def test_a_moved_tag_names_both_digests() -> None:

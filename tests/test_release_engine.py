@@ -20,7 +20,9 @@ from typing import Any, Iterator
 import pytest
 
 from helpers import RegistryProcess, child_resource, make_project, ran, root_resource, run_doit, write
+from calvin_tasks.model import Fingerprints
 from calvin_tasks.project import load_project
+from calvin_tasks.store import tested_tag as mark_of
 
 pytestmark = pytest.mark.engine
 
@@ -219,7 +221,7 @@ def test_release_pushes_every_tag_and_the_manifest_matches_the_registry(
     for name in NAMES:
         entry, repository = found[name], f"{namespace}/{name}"
         fingerprint, test_fingerprint = entry["fingerprint"], entry["test_fingerprint"]
-        version_tag, content, tested = entry["version"], f"fp-{fingerprint[:24]}", f"t-{test_fingerprint[:24]}"
+        version_tag, content, tested = entry["version"], f"fp-{fingerprint[:24]}", mark_of(Fingerprints(build=fingerprint, test=test_fingerprint))
         assert registry.tags(repository) == sorted([version_tag, content, tested]), name
         # The three tags are one image, and the manifest's digest is the registry's.
         digests = {tag: registry.digest(repository, tag) for tag in (version_tag, content, tested)}
@@ -457,7 +459,8 @@ def test_a_test_only_change_records_its_tested_mark_in_the_registry(
     assert ran(result, "build") == [] and ran(result, "test") == ["leaf"], result.stdout
     leaf = entries(project)["leaf"]
     assert leaf["fingerprint"] == first["fingerprint"] and leaf["test_fingerprint"] != first["test_fingerprint"]
-    assert f"t-{leaf['test_fingerprint'][:24]}" in registry.tags(f"{namespace}/leaf")
+    assert mark_of(Fingerprints(build=leaf["fingerprint"], test=leaf["test_fingerprint"])) in \
+        registry.tags(f"{namespace}/leaf")
 
     forget_local(docker_client, namespace, project, [entries(project)[n]["fingerprint"] for n in NAMES])
     result = doit(project, namespace, registry)

@@ -94,8 +94,9 @@ def test_a_release_is_recorded_by_digest_and_a_rerun_changes_nothing(
     record = (project / "out" / "state" / "releases" / f"{namespace}--slow--1.0.0.json").read_text()
     assert registry.digest(f"{namespace}/slow", "1.0.0") in record
     for name in ("base", "slow", "leaf"):
-        tags = registry.snapshot(f"{namespace}/{name}")
-        assert len(set(tags.values())) == 1, tags  # version, content tag and tested mark: one digest
+        tags = {tag: digest for tag, digest in registry.snapshot(f"{namespace}/{name}").items()
+                if tag == "1.0.0" or tag.startswith(("fp-", "t-"))}  # (the SBOM is an artifact of its own)
+        assert len(tags) == 3 and len(set(tags.values())) == 1, tags  # version, content tag and tested mark: one digest
         assert re.fullmatch(DIGEST, next(iter(tags.values())) or ""), tags
     again = doit(project, namespace, registry)
     assert again.returncode == 0 and ran(again, "release") == [] and ran(again, "build") == []

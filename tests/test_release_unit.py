@@ -15,7 +15,7 @@ import pytest
 from calvin_tasks import store
 from calvin_tasks.engine import Engine
 from calvin_tasks.errors import CalvinError, RegistryUnavailable, StepFailed
-from calvin_tasks.model import LABEL_FINGERPRINT, content_tag
+from calvin_tasks.model import LABEL_FINGERPRINT, Fingerprints, content_tag
 from calvin_tasks.registry import Registry
 from calvin_tasks.store import RegistryStore
 
@@ -155,9 +155,12 @@ def test_a_server_that_is_no_registry_is_refused_by_ping(fake_registry: FakeRegi
         Registry(fake_registry.address).ping()
 
 
-def test_a_registry_asking_for_credentials_answers_ping(fake_registry: FakeRegistry) -> None:
+def test_a_registry_asking_for_a_login_names_the_command(fake_registry: FakeRegistry) -> None:
     fake_registry.answer("/v2/", {"errors": [{"code": "UNAUTHORIZED"}]}, status=401)
-    Registry(fake_registry.address).ping()
+    with pytest.raises(RegistryUnavailable) as refused:
+        Registry(fake_registry.address).ping()
+    assert str(refused.value) == (f"the registry at {fake_registry.address} needs a login: "
+                                  f"docker login {fake_registry.address}")
 
 
 def test_a_server_error_on_a_manifest_is_an_error_not_a_missing_tag(fake_registry: FakeRegistry) -> None:
@@ -196,17 +199,20 @@ def test_the_content_tag_is_fp_and_the_first_24_hex_digits_of_the_build_fingerpr
 
 
 def test_the_tested_mark_is_t_and_the_first_24_hex_digits_of_the_test_fingerprint() -> None:
-    assert store.tested_tag(TEST_FINGERPRINT) == f"t-{TEST_FINGERPRINT[:24]}"
-    assert len(store.tested_tag(TEST_FINGERPRINT)) == 26
+    marks = Fingerprints(build=FINGERPRINT, test=TEST_FINGERPRINT)
+    assert store.tested_tag(marks) == "t-" + hashlib.sha256(f"{FINGERPRINT}:{TEST_FINGERPRINT}".encode()).hexdigest()[:24]
+    assert len(store.tested_tag(marks)) == 26
+    # a newer image passing the same tests gets a mark of its own
+    assert store.tested_tag(Fingerprints(build="1" * 64, test=TEST_FINGERPRINT)) != store.tested_tag(marks)
 
 
 def test_release_tags_are_valid_docker_tags() -> None:
     import re
 
     tag = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-    assert tag.match(content_tag(FINGERPRINT)) and tag.match(store.tested_tag(TEST_FINGERPRINT))
+    assert tag.match(content_tag(FINGERPRINT)) and tag.match(store.tested_tag(Fingerprints(build=FINGERPRINT, test=TEST_FINGERPRINT)))
     # A content tag and a tested mark never collide, even for the same hash.
-    assert content_tag(FINGERPRINT) != store.tested_tag(FINGERPRINT)
+    assert content_tag(FINGERPRINT) != store.tested_tag(Fingerprints(build=FINGERPRINT, test=FINGERPRINT))
 
 
 # -- pushes: the engine reports failures inside the stream ---------------------------------
@@ -300,7 +306,7 @@ class RecordingEngine:
     def untag(self, reference: str) -> None:
         self.untagged.append(reference)
 
-    def push(self, repository: str, tag: str, output: Any) -> str:
+    def push(self, repository: str, tag: str, output: Any, auth: Any = None) -> str:
         self.pushed.append((repository, tag))
         return self.digests.pop(0)
 

@@ -29,7 +29,7 @@ TESTS = "resources/web/tests.yaml"
 def project(tmp_path: Path, tests: str, **extra: str) -> Path:
     files = {
         "resources/web/resource.yaml": "description: web\ngroup: base\nversion: 1.0.0\n",
-        "resources/web/Dockerfile": "FROM scratch\nCOPY x /x\n",
+        "resources/web/Dockerfile": "FROM scratch\nCOPY x /x\nEXPOSE 80 8080\n",
         "resources/web/x": "x\n",
         TESTS: tests,
     }
@@ -157,7 +157,7 @@ def test_doit_with_a_bad_tests_file_says_so_and_builds_nothing(tmp_path: Path) -
     assert result.returncode != 0
     assert "Traceback" not in output
     assert f"{TESTS}:4 · resource 'web' · commands[0].stdot: unknown key 'stdot' — did you mean 'stdout'?" in output
-    assert "build:web" not in result.stdout
+    assert ".  build:web" not in result.stdout  # never started: the run stops before any build
 
 
 # -- reports and the record of a pass ------------------------------------------------------------

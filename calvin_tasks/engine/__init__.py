@@ -3,6 +3,7 @@
     transport.py   the one place SDK, requests and socket errors become Calvin's EngineError
     images.py      find, build, import, tag, push, pull
     containers.py  limited, labelled check containers, always removed
+    swarm.py       Docker Swarm: stacks, services, tasks, nodes, secrets
 """
 from __future__ import annotations
 
@@ -10,13 +11,14 @@ import threading
 
 from .containers import ContainerApi, Limits, Outcome, PathInfo, Service
 from .images import ImageApi, ImageInfo, Output
+from .swarm import SwarmApi
 from .transport import DEFAULT_HOST, Transport, address, socket_path
 
 __all__ = ["DEFAULT_HOST", "Engine", "ImageInfo", "Limits", "Outcome", "Output", "PathInfo", "Service",
            "address"]
 
 
-class Engine(ImageApi, ContainerApi):
+class Engine(ImageApi, ContainerApi, SwarmApi):
     """A connection to the Docker engine, opened on first use."""
 
     def __init__(self, client: object = None) -> None:

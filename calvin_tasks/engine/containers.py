@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import concurrent.futures
+import hashlib
 import io
 import tarfile
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import IO, Any, Iterable, Mapping
 
 from ..errors import EngineError, EngineNotFound, EngineTimeout, StepFailed
 from .transport import Transport
@@ -99,6 +100,50 @@ class ContainerApi:
         finally:
             self.remove(container)
 
+    def export_path(self, *, image: str, path: str, labels: Mapping[str, str], destination: IO[bytes]) -> None:
+        """Write `path` of the image (a tar stream, as `docker cp` gives it) to `destination`, running
+        nothing in the image — how a VM disk kept in an image is taken out to boot."""
+        api = self.transport.api
+        container = self.transport.call(f"creating a container of {image[:19]}", api.create_container, image,
+                                        command=["calvin-never-runs"], entrypoint=[], labels=dict(labels),
+                                        network_disabled=True)["Id"]
+        try:
+            stream, _ = self._call(f"reading {path}", "get_archive", container, path)
+            for chunk in stream:
+                destination.write(chunk)
+        finally:
+            self.remove(container)
+
+    def file_tree(self, *, image: str, labels: Mapping[str, str]) -> dict[str, tuple[str, int, int, int, str, int]]:
+        """Every path of the image's file system: (type, mode, uid, gid, content sha256 or link
+        target, mtime), read from an export of a container that never runs."""
+        api = self.transport.api
+        container = self.transport.call(f"creating a container of {image[:19]}", api.create_container, image,
+                                        command=["calvin-never-runs"], entrypoint=[], labels=dict(labels),
+                                        network_disabled=True)["Id"]
+        try:
+            reader = _ChunkReader(self._call("exporting a container", "export", container))
+            tree: dict[str, tuple[str, int, int, int, str, int]] = {}
+            try:
+                with tarfile.open(fileobj=io.BufferedReader(reader), mode="r|") as tar:
+                    for member in tar:
+                        kind = ("file" if member.isfile() else "directory" if member.isdir()
+                                else "symlink" if member.issym() else "link" if member.islnk() else "other")
+                        detail = member.linkname
+                        if member.isfile():
+                            handle = tar.extractfile(member)
+                            digest = hashlib.sha256()
+                            for block in iter(lambda: handle.read(1 << 20), b"") if handle else ():
+                                digest.update(block)
+                            detail = digest.hexdigest()
+                        tree["/" + member.name.rstrip("/")] = (kind, member.mode & 0o7777, member.uid, member.gid,
+                                                               detail, int(member.mtime))
+            finally:
+                reader.drain()
+            return tree
+        finally:
+            self.remove(container)
+
     def start_service(self, *, image: str, command: list[str] | None, env: Mapping[str, str], port: int,
                       limits: Limits, labels: Mapping[str, str], network: str) -> Service:
         """Start the image's own command, its port published on 127.0.0.1."""
@@ -113,6 +158,9 @@ class ContainerApi:
             self.remove(container)
             raise
         return Service(container, host_port)
+
+    def inspect_container(self, container: str) -> dict[str, Any]:
+        return dict(self._call("inspecting a container", "inspect_container", container))
 
     def state(self, container: str) -> tuple[bool, int]:
         info = self._call("inspecting a service container", "inspect_container", container)["State"]

@@ -85,6 +85,12 @@ class ImageApi:
     def inspect_raw(self, reference: str) -> dict[str, Any]:
         return dict(self.transport.call(f"inspecting {reference}", self.transport.api.inspect_image, reference))
 
+    def tags(self, repository: str) -> list[str]:
+        """Every tag of `repository` in the engine."""
+        listed = self.transport.call(f"listing the images of {repository}", self.transport.api.images, name=repository)
+        return sorted(tag.rsplit(":", 1)[1] for image in listed for tag in image.get("RepoTags") or []
+                      if tag.rsplit(":", 1)[0] == repository)
+
     def _remember(self, reference: str, info: ImageInfo | None) -> None:
         with self._lock:
             self._known[reference] = info
@@ -119,12 +125,13 @@ class ImageApi:
 
     # -- making images -----------------------------------------------------------------------
     def build(self, *, context: IO[bytes], dockerfile: str, reference: str, buildargs: Mapping[str, str],
-              network: str | None, output: Output) -> str:
-        """Build from a tar context, streaming the log; returns the image id."""
+              network: str | None, output: Output, nocache: bool = False) -> str:
+        """Build from a tar context, streaming the log; returns the image id. `nocache`: run every
+        step again (doit verify), not the engine's cached layers."""
         api = self.transport.api
         stream = self.transport.stream(f"the build of {reference}", lambda: api.build(
             fileobj=context, custom_context=True, dockerfile=dockerfile, tag=reference, buildargs=dict(buildargs),
-            network_mode=network, rm=True, forcerm=True, pull=False, decode=True))
+            network_mode=network, rm=True, forcerm=True, pull=False, decode=True, nocache=nocache))
         image_id = None
         try:
             for chunk in stream:
@@ -161,6 +168,20 @@ class ImageApi:
         self._remember(reference, info)
         return info.id
 
+    def load_archive(self, *, archive: str, reference: str) -> str:
+        """`docker load` an image archive (manifest.json, config, layers) naming `reference`;
+        returns the image id — the digest of the archive's config, the same on any engine."""
+        api = self.transport.api
+        with open(archive, "rb") as data:
+            for _ in self.transport.stream(f"the load of {reference}", lambda: api.load_image(data, quiet=True)):
+                pass  # every chunk is checked for an error
+        self.forget(reference)
+        info = self.inspect(reference)
+        if info is None:
+            raise StepFailed(f"the load of {reference} ended without an image")
+        self._remember(reference, info)
+        return info.id
+
     def _still_answering(self, tries: int = 3) -> bool:
         """Whether the engine still answers, a few times over a second: an engine being stopped
         first kills its containers (a build step then 'returns 137'), then stops answering."""
@@ -180,7 +201,11 @@ class ImageApi:
         self.forget(f"{repository}:{tag}")
 
     def untag(self, reference: str) -> None:
-        """Remove one tag (never the image another tag still names)."""
+        """Remove one tag, only while the image keeps another: removing an image's last tag deletes
+        the image, and another run may have moved the tag we would leave it with."""
+        info = self.inspect(reference)
+        if info is None or len(info.tags) < 2:
+            return
         try:
             self.transport.call(f"removing the tag {reference}", self.transport.api.remove_image, reference,
                                 noprune=False)

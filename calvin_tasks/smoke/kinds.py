@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
-import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Mapping, Protocol
 
 from ..engine import Engine, Limits, Outcome
 from ..model import Resource, scalar_text
+from . import sandbox
 
 SMOKE_LABEL = "calvin.smoke"
 SMOKE_NETWORK = "calvin-smoke"
@@ -79,7 +81,8 @@ class CommandCheck:
         timeout = float(spec.get("timeout", ctx.timeout))
         outcome = ctx.engine.run_command(image=ctx.image, command=list(spec["run"]), env=env_text(spec.get("env")),
                                          user=spec.get("user"), network=bool(spec.get("network")),
-                                         limits=ctx.limits, labels=ctx.labels, timeout=timeout)
+                                         limits=ctx.limits, labels=ctx.labels, timeout=timeout,
+                                         keep_entrypoint=spec.get("entrypoint") == "image")
         wrong = expect_output(spec, outcome)
         if outcome.timed_out:
             wrong = [f"timed out after {timeout:g} s (the container was killed)"]
@@ -149,21 +152,38 @@ class MetadataCheck:
 
 
 class PytestCheck:
-    """The resource's own test_*.py files, under pytest, with Calvin's fixtures."""
+    """The resource's own test_*.py files, under pytest, with Calvin's fixtures: a copy of them,
+    with a scrubbed environment, as an unprivileged user when Calvin is root (sandbox.py)."""
 
     def run(self, ctx: SmokeContext, spec: Mapping[str, Any]) -> tuple[bool, str, str]:
-        env = dict(os.environ, CALVIN_SMOKE_IMAGE=ctx.image, CALVIN_SMOKE_NETWORK=SMOKE_NETWORK,
-                   CALVIN_SMOKE_MEMORY=ctx.limits.memory, CALVIN_SMOKE_PIDS=str(ctx.limits.pids),
-                   CALVIN_SMOKE_LABELS=",".join(f"{k}={v}" for k, v in ctx.labels.items()),
-                   CALVIN_SMOKE_TIMEOUT=str(ctx.timeout))
-        command = [sys.executable, "-m", "pytest", "-q", "-p", "calvin_tasks.smoke.fixtures",
-                   "-p", "no:cacheprovider", "--rootdir", str(ctx.resource.folder), *spec["files"]]
+        who = sandbox.run_as()
+        python = sandbox.python_for(who)
+        if isinstance(python, str):
+            return False, (f"pytest checks run as '{who.name}', who cannot read {python}: make Calvin's Python and "
+                           "virtualenv readable by others (chmod o+rX), or run Calvin as a non-root user"), ""
+        top = sandbox.scratch(ctx.resource.folder, who)
         try:
-            done = subprocess.run(command, cwd=ctx.resource.folder, env=env, capture_output=True, text=True,
-                                  timeout=ctx.timeout * 10, stdin=subprocess.DEVNULL)
+            return self._pytest(ctx, spec, who, python, top)
+        finally:
+            shutil.rmtree(top, ignore_errors=True)
+
+    @staticmethod
+    def _pytest(ctx: SmokeContext, spec: Mapping[str, Any], who: sandbox.RunAs, python: sandbox.Python,
+                top: Path) -> tuple[bool, str, str]:
+        env = sandbox.environment(top, python, {
+            "CALVIN_SMOKE_IMAGE": ctx.image, "CALVIN_SMOKE_NETWORK": SMOKE_NETWORK,
+            "CALVIN_SMOKE_MEMORY": ctx.limits.memory, "CALVIN_SMOKE_PIDS": str(ctx.limits.pids),
+            "CALVIN_SMOKE_LABELS": ",".join(f"{k}={v}" for k, v in ctx.labels.items()),
+            "CALVIN_SMOKE_TIMEOUT": str(ctx.timeout)})
+        tests = top / "tests"
+        command = [python.executable, "-s", "-m", "pytest", "-q", "-p", "calvin_tasks.smoke.fixtures",
+                   "-p", "no:cacheprovider", "--rootdir", str(tests), *spec["files"]]
+        try:
+            done = subprocess.run(command, cwd=tests, env=env, capture_output=True, text=True,
+                                  timeout=ctx.timeout * 10, stdin=subprocess.DEVNULL, user=who.user,
+                                  group=who.group, extra_groups=list(who.extra_groups) if who.user is not None
+                                  else None)
         except subprocess.TimeoutExpired:
             return False, f"pytest did not finish within {ctx.timeout * 10:g} s", ""
         summary = (done.stdout.strip().splitlines() or [""])[-1]
         return done.returncode == 0, summary, (done.stdout + done.stderr)[-3000:]
-
-

@@ -11,6 +11,7 @@ from ..schema import SchemaCache, check_schema
 from ..source import YamlDocument, dotted, load_yaml
 
 DEFAULT_TESTS = "tests.yaml"
+NO_TESTS = "none"  # `tests: none`: no smoke tests, on purpose
 
 _REGEX_KEYS = ("stdout", "stderr", "stdout_excludes", "stderr_excludes", "contains", "excludes", "body",
                "body_excludes")

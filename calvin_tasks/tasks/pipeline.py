@@ -6,6 +6,7 @@
 """
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any, Callable, Iterator
 
@@ -14,12 +15,15 @@ from doit.exceptions import TaskFailed  # type: ignore[import-untyped]
 from .. import build as building
 from .. import manifest, release, results
 from ..bump import bump_command
-from ..errors import CalvinError, StepFailed, display_path
-from .. import runlock
+from ..errors import CalvinError, InputError, StepFailed, display_path
+from .. import progress, runlock
 from ..plan import MOVED, NOT_BUMPED
+from ..packages.publish import record_sbom
 from ..report import prefixed, say
 from ..smoke.suite import run_suite
+from ..vm.suite import run_vm_image_suite
 from ..store import content_reference
+from ..validate import untested_warning
 from ..why import Described
 from .run import Run, current
 
@@ -55,7 +59,9 @@ class Decided:
 def _engine(run: Run) -> None:
     """Take this checkout's run lock, reach the engine and the store, decide every step, and stop a
     releasing run before any build when a resource it releases is blocked."""
+    _refuse_broken(run)
     runlock.acquire(run.project.settings.root, run.project.settings.lock_wait, say)
+    _warn_untested(run)
     run.engine.ping()
     plan = run.plan()
     blocked = plan.blocked(run.releasing) if run.releasing is not None else []
@@ -74,6 +80,18 @@ def _engine(run: Run) -> None:
     raise StepFailed("\n".join(lines))
 
 
+def _refuse_broken(run: Run) -> None:
+    """A run that touches a broken resource (a full `doit` does) reports every problem and builds
+    nothing; a run of unrelated resources goes on. Problems no resource owns (environments) stop
+    every run."""
+    project = run.project
+    touched = set(project.broken) if run.selected is None else set(project.broken) & run.selected
+    if touched or project.general:
+        shown = list(project.general) + [p for p in project.problems if p.resource in touched]
+        shown += [p for name in sorted(touched) for p in project.broken[name] if p not in shown]
+        raise StepFailed(str(InputError(shown)))
+
+
 def task_engine() -> dict[str, Any]:
     """Reach the Docker engine (and the registry) and decide the run, before any step needs it."""
     run = current()
@@ -87,6 +105,7 @@ def _config_report(run: Run) -> None:
     names = ", ".join(e.name for e in project.environments) or "none"
     say(f"configuration: {len(project.resources)} resources valid; environments {names} provide all "
         f"{len(readers)} keys the resources read, typed right")
+    _warn_untested(run)
 
 
 def task_config() -> dict[str, Any]:
@@ -114,6 +133,9 @@ def task_plan() -> dict[str, Any]:
 def _build(run: Run, name: str) -> None:
     started = time.monotonic()
     base = run.project.resources[name].base
+    leftovers = building.remove_build_leftovers(run.engine)
+    if leftovers:
+        say(f"{name:>20} | removed {leftovers} step container(s) of a build the engine abandoned")
     parent_image = run.local_image(base) if base else None
     image = building.build_resource(run.project, run.engine, name, prefixed(name), parent_image)
     say(f"{name:>20} | built {image[7:19]} as {content_reference(run.project, name)} "
@@ -126,7 +148,10 @@ def _test(run: Run, name: str) -> None:
     fingerprints = project.fingerprints[name]
     if not project.resources[name].checks:
         say(f"{name} · no smoke checks declared (add resources/{name}/tests.yaml)")
-    checks = run_suite(project, run.engine, name, image, say)
+    if project.resources[name].kind == "vm":
+        checks = run_vm_image_suite(project, run.engine, name, image, say)
+    else:
+        checks = run_suite(project, run.engine, name, image, say)
     json_report, _ = results.write_reports(project.settings, name, image, fingerprints, checks)
     failed = [c for c in checks if not c.passed]
     if failed:
@@ -137,15 +162,35 @@ def _test(run: Run, name: str) -> None:
 
 
 def _release(run: Run, name: str) -> None:
-    release.release_resource(run.project, run.engine, run.store, name, prefixed(name))
+    released = release.release_resource(run.project, run.engine, run.store, name, prefixed(name))
+    record_sbom(run.project, run.engine, run.store, name, released.image, prefixed(name))
+
+
+def _logged(action: Callable[[Run, str], None], task: str) -> Callable[[Run, str], None]:
+    """A step whose long output goes to out/logs/<resource>/<stage>.log (progress.output)."""
+    def step(run: Run, name: str) -> None:
+        progress.begin(task)
+        try:
+            action(run, name)
+        finally:
+            progress.end()
+    step.__name__ = getattr(action, "__name__", "step")
+    return step
 
 
 def _stage_tasks(run: Run, stage: str, action: Callable[[Run, str], None],
                  deps: Callable[[str], list[str]], doc: Callable[[str], str]) -> Iterator[dict[str, Any]]:
     for name in run.project.order:
-        yield {"name": name, "actions": [_step(action, run, name)], "task_dep": deps(name),
+        yield {"name": name, "actions": [_step(_logged(action, f"{stage}:{name}"), run, name)], "task_dep": deps(name),
                "uptodate": [Decided(run, f"{stage}:{name}")], "doc": doc(name),
                "meta": {"inputs": Described(run.project, name)}}  # shown by `doit info`
+    # a broken resource's steps: selected (a full `doit` selects them), the engine task refuses the
+    # whole run first; selected alone, its build fails with its problems
+    previous = {"build": "engine", "test": "build", "release": "test"}[stage]
+    for name, problems in sorted(run.project.broken.items()):
+        before = previous if previous == "engine" else f"{previous}:{name}"
+        yield {"name": name, "actions": [_step(_broken, problems)] if stage == "build" else None,
+               "task_dep": [before], "doc": f"BROKEN: {name} does not load"}
 
 
 def task_build() -> Iterator[dict[str, Any]]:
@@ -171,13 +216,24 @@ def task_release() -> Iterator[dict[str, Any]]:
     run = current()
     resources, namespace = run.project.resources, run.project.settings.namespace
     where = f"to {run.project.settings.registry}" if run.project.settings.registry else "in the local engine"
-    yield {"basename": "release", "name": None, "doc": f"release every resource {where}"}
+    # the group depends on the engine task too: a project whose only resources are broken is refused
+    yield {"basename": "release", "name": None, "task_dep": ["engine"], "doc": f"release every resource {where}"}
     yield from _stage_tasks(run, "release", _release,
                             lambda n: [f"test:{n}"] + ([f"release:{resources[n].base}"] if resources[n].base else []),
                             lambda n: f"release {resources[n].repository(namespace)}:{resources[n].version}")
 
 
+def _warn_untested(run: Run) -> None:
+    warning = untested_warning(run.project.resources)
+    if warning:
+        say(warning)  # the console: doit does not capture it
+
+
 def _manifest(run: Run) -> None:
+    if threading.current_thread() is not threading.main_thread():
+        # `-P thread`: doit also runs teardowns in each worker as it stops, while others may still
+        # be releasing; the main thread runs them once more after every worker has finished
+        return
     facts = manifest.RunFacts.from_plan(run.project, run.plan())
     reports = manifest.report_earlier_passes(run.project, run.engine, run.store, facts)
     if reports:
@@ -204,7 +260,8 @@ def _noop() -> bool:
 
 
 def task_resources() -> Iterator[dict[str, Any]]:
-    """One task per resource, named after it, so `doit list` shows the resources."""
+    """One task per resource, named after it, so `doit list` shows the resources — broken ones too,
+    with their first problem."""
     run = current()
     width = max((len(r.version) for r in run.project.resources.values()), default=5)
     for name in run.project.order:
@@ -213,5 +270,13 @@ def task_resources() -> Iterator[dict[str, Any]]:
             "basename": name,
             "actions": None,
             "task_dep": [f"release:{name}"],
-            "doc": f"{resource.group:<10} {resource.version:<{width}}  {resource.description.splitlines()[0]}",
+            "doc": f"{resource.group:<10} {resource.kind:<9} {resource.version:<{width}}  "
+                   f"{resource.description.splitlines()[0]}",
         }
+    for name, problems in sorted(run.project.broken.items()):
+        first = str(problems[0]) if problems else "its resource.yaml does not load"
+        yield {"basename": name, "actions": None, "task_dep": [f"release:{name}"], "doc": f"BROKEN     {first}"}
+
+
+def _broken(problems: tuple[Any, ...]) -> None:
+    raise StepFailed(str(InputError(list(problems))) if problems else "this resource does not load")

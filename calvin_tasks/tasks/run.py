@@ -13,7 +13,7 @@ from ..errors import CalvinError
 from ..model import Project
 from ..plan import Plan, decide, gather
 from ..project import load_project
-from ..report import CalvinReporter, prefixed
+from ..report import CONSOLE, CalvinReporter, prefixed
 from ..store import ensure_local, store_for
 
 
@@ -26,6 +26,7 @@ class Run:
         self.engine = engine
         self.store = store_for(project, engine)
         self.releasing: frozenset[str] | None = None  # resources this run releases (the reporter says)
+        self.selected: frozenset[str] | None = None   # resources any step of this run touches
         self._plan: Plan | None = None
         self._lock = threading.Lock()
 
@@ -42,9 +43,10 @@ class Run:
 @cache
 def current() -> Run:
     try:
-        project = load_project(Path.cwd())
+        project = load_project(Path.cwd(), tolerant=True)
     except CalvinError as err:
         raise InvalidDodoFile(str(err)) from None
+    CONSOLE.logs = project.settings.output / "logs"
     return Run(project, Engine())
 
 
@@ -63,6 +65,8 @@ class Reporter(CalvinReporter):
             pending.extend(tasks[name].task_dep)
         run = current()
         run.releasing = frozenset(n.split(":", 1)[1] for n in closure if n.startswith("release:"))
+        steps = [n.split(":", 1) for n in closure if ":" in n]
+        run.selected = frozenset(name for stage, name in steps if stage in ("build", "test", "release"))
         self.reason = lambda task: run.plan()[task].reason
 
 

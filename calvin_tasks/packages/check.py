@@ -1,0 +1,42 @@
+"""After each build: the image's real package set against the resource's packages.lock.
+
+A build whose image differs from its lock fails, naming the packages, and its content tag is
+removed (the next run builds again instead of trusting it). A first build without a lock writes
+the lock from the image and says so: from then on the lock is an input like any other file, so
+the next run builds the resource once more — from the lock, checked against it.
+"""
+from __future__ import annotations
+
+from ..engine import Engine, Output
+from ..errors import StepFailed, display_path
+from ..progress import say
+from ..model import LABEL_NAMESPACE, LABEL_RESOURCE, Project
+from .inventory import read_inventory
+from .lock import LOCK_FILE, differences, read_lock, write_lock
+
+SHOWN = 12  # differences named in the message; the rest are counted
+
+
+def check_packages(project: Project, engine: Engine, name: str, image: str, reference: str,
+                   output: Output) -> None:
+    resource = project.resources[name]
+    labels = {LABEL_NAMESPACE: project.settings.namespace, LABEL_RESOURCE: name}
+    actual = read_inventory(engine, image, labels)
+    locked = read_lock(resource.folder)
+    if locked is None:
+        if actual:
+            path = write_lock(resource.folder, actual)
+            say(f"{name}: wrote {display_path(path)} ({len(actual)} packages, read from the image): commit it; "
+                f"it is an input now, so the next run builds {name} once more, from the lock")
+        return
+    found = differences(locked, actual)
+    if not found:
+        say(f"{name}: package set matches {LOCK_FILE} ({len(actual)} packages)")
+        return
+    engine.remove_image(reference)
+    listed = "; ".join(found[:SHOWN]) + (f"; and {len(found) - SHOWN} more" if len(found) > SHOWN else "")
+    stale = any(" in the image, " in line for line in found)
+    hint = (" — the mirror no longer serves the locked versions: run doit refresh" if stale
+            else " — fix the resource, or delete the lock to write it anew from the next build")
+    raise StepFailed(f"the image of {name} differs from {display_path(resource.folder / LOCK_FILE)} in "
+                     f"{len(found)} package(s): {listed}{hint}")

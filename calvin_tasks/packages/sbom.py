@@ -1,0 +1,111 @@
+"""A CycloneDX SBOM per released image, from the image's real package set, validated by the
+library's own JSON-schema validator; kept at out/releases/sbom/<resource>/<version>.cdx.json.
+
+The document is a function of the image alone (serial number derived from its fingerprint, time
+from its created label): the same image gives the same SBOM, byte for byte, and the same digest.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from cyclonedx.model import Property
+from cyclonedx.model.bom import Bom
+from cyclonedx.model.component import Component, ComponentType
+from cyclonedx.output.json import JsonV1Dot5
+from cyclonedx.schema import SchemaVersion
+from cyclonedx.validation.json import JsonStrictValidator
+from packageurl import PackageURL
+
+from ..errors import StepFailed
+from ..files import write_atomic
+from ..model import Settings
+from .lock import Package, Packages, by_key
+
+SBOM_FOLDER = ("releases", "sbom")
+SUFFIX = ".cdx.json"
+SOURCE_PROPERTY = "calvin:debian:source"
+
+
+def deb_purl(package: Package) -> PackageURL:
+    return PackageURL(type="deb", namespace="debian", name=package.name, version=package.version,
+                      qualifiers={"arch": package.arch})
+
+
+def make_sbom(name: str, version: str, fingerprint: str, created: datetime, packages: Packages,
+              wheels: dict[str, str] | None = None) -> str:
+    """The validated CycloneDX 1.5 JSON text for one image."""
+    bom = Bom(serial_number=uuid.uuid5(uuid.NAMESPACE_URL, f"calvin:{name}:{fingerprint}"))
+    bom.metadata.timestamp = created
+    root = Component(name=name, version=version, type=ComponentType.CONTAINER, bom_ref=f"image:{name}@{version}")
+    bom.metadata.component = root
+    for package in sorted(packages.values()):
+        purl = deb_purl(package)
+        bom.components.add(Component(name=package.name, version=package.version, type=ComponentType.LIBRARY,
+                                     purl=purl, bom_ref=purl.to_string(),
+                                     properties=[Property(name=SOURCE_PROPERTY, value=package.source)]))
+    for wheel, wheel_version in sorted((wheels or {}).items()):
+        purl = PackageURL(type="pypi", name=wheel.lower(), version=wheel_version)
+        bom.components.add(Component(name=wheel, version=wheel_version, type=ComponentType.LIBRARY,
+                                     purl=purl, bom_ref=purl.to_string()))
+    bom.register_dependency(root, list(bom.components))
+    text = json.dumps(json.loads(JsonV1Dot5(bom).output_as_string()), indent=2, sort_keys=True) + "\n"
+    error = JsonStrictValidator(SchemaVersion.V1_5).validate_str(text)
+    if error is not None:
+        raise StepFailed(f"the SBOM of {name} {version} is not valid CycloneDX 1.5: {error}")
+    return text
+
+
+def sbom_path(settings: Settings, name: str, version: str) -> Path:
+    return settings.output.joinpath(*SBOM_FOLDER, name, version + SUFFIX)
+
+
+def write_sbom(settings: Settings, name: str, version: str, text: str) -> tuple[Path, str]:
+    path = sbom_path(settings, name, version)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, text)
+    return path, "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+def sbom_facts(settings: Settings, name: str, version: str) -> dict[str, Any] | None:
+    """For the manifest: the SBOM's package count and digest, when this version has one."""
+    path = sbom_path(settings, name, version)
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    return {"packages": len(read_packages(path)), "sbom": str(path.relative_to(settings.output)),
+            "sbom_digest": "sha256:" + hashlib.sha256(data).hexdigest()}
+
+
+def read_packages(path: Path) -> dict[str, Package]:
+    """The Debian packages an SBOM lists (its deb purls)."""
+    document = json.loads(path.read_text(encoding="utf-8"))
+    packages = []
+    for component in document.get("components", []):
+        purl = PackageURL.from_string(component.get("purl", "pkg:generic/none"))
+        if purl.type == "deb" and purl.version:
+            qualifiers = purl.qualifiers if isinstance(purl.qualifiers, dict) else {}
+            packages.append(Package(purl.name, purl.version, qualifiers.get("arch", "all"),
+                                    _source(component) or purl.name))
+    return by_key(packages)
+
+
+def _source(component: dict[str, Any]) -> str | None:
+    for prop in component.get("properties", []):
+        if prop.get("name") == SOURCE_PROPERTY:
+            return str(prop.get("value"))
+    return None
+
+
+def created_of(label: str | None) -> datetime:
+    if label:
+        try:
+            return datetime.strptime(label, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+        except ValueError:
+            pass
+    return datetime(1970, 1, 1, tzinfo=timezone.utc)
