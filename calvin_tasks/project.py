@@ -36,10 +36,17 @@ def load_project(root: Path, *, tolerant: bool = False) -> Project:
     resources, found = check_resources(raw, root, folder_names(settings.resources_dir), cache=cache)
     problems += found
     broken = _broken(resources, problems, {item.name for item in raw} | folder_names(settings.resources_dir))
+    healthy = {name: r for name, r in resources.items() if name not in broken}
+    try:
+        order = build_order(healthy)
+    except InputError as err:  # a cycle: every resource on it (and below it) is broken
+        problems.extend(err.problems)
+        for name in _cycle_members(healthy):
+            broken[name] = tuple(err.problems)
+        healthy = {name: r for name, r in healthy.items() if name not in broken}
+        order = build_order(healthy)
     if unsettled or (problems and not tolerant):
         raise InputError(unsettled + problems)
-    healthy = {name: r for name, r in resources.items() if name not in broken}
-    order = build_order(healthy)
     # a folder that cannot be a resource name (reserved, upper case, …) cannot be selected alone: its
     # problems stop every run
     general: list[Problem] = [problem for name in sorted(broken) if not valid_name(name) for problem in broken[name]]
@@ -59,8 +66,7 @@ def load_project(root: Path, *, tolerant: bool = False) -> Project:
 
 
 def _broken(resources: Mapping[str, Resource], problems: list[Problem], names: set[str]) -> dict[str, tuple[Problem, ...]]:
-    """Each resource with a problem, each resource in a cycle (whose problem joins `problems`), and
-    everything built on them."""
+    """Each resource with a problem, and everything built on it (cycles are found by build_order)."""
     broken: dict[str, list[Problem]] = {}
     for problem in problems:
         if problem.resource:
@@ -79,14 +85,6 @@ def _broken(resources: Mapping[str, Resource], problems: list[Problem], names: s
                 broken[name] = [Problem(resource.display, reason, line=resource.line_of("base"), resource=name,
                                         key_path="base", hint=f"fix {base} first")]
                 changed = True
-    healthy = {n: r for n, r in resources.items() if n not in broken}
-    try:
-        build_order(healthy)
-    except InputError as err:  # a cycle: every resource on it (and below it) is broken
-        problems.extend(err.problems)
-        for problem in err.problems:
-            for name in _cycle_members(healthy):
-                broken.setdefault(name, []).append(problem)
     return {name: tuple(found) for name, found in broken.items()}
 
 

@@ -84,6 +84,10 @@ def write_reused_reports(settings: Settings, resource: Resource, image: str, fin
     name = resource.name
     now = datetime.now(timezone.utc)
     before = read_summary(settings, name)
+    if before is not None and before.get("passed") and before.get("reused") and _same(before, image, fingerprints) \
+            and (reports_dir(settings) / f"{name}.junit.xml").is_file():
+        # the reports already say this image passed these tests earlier: a no-op run rewrites nothing
+        return reports_dir(settings) / f"{name}.json", reports_dir(settings) / f"{name}.junit.xml"
     if before is not None and before.get("passed") and not before.get("reused") and _same(before, image,
                                                                                        fingerprints):
         checks = [(str(c["kind"]), str(c["name"]), float(c.get("seconds") or 0)) for c in before["checks"]]

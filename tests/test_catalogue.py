@@ -3,21 +3,21 @@
 1. `doit` in this repository, as a user runs it, builds, smoke-tests and releases every resource
    in resources/ under a namespace of this session's own (everything made under it is removed
    afterwards).
-2. The images it released run together as the build system the dev environment describes
-   (tests/catalogue/docker-compose.yml, started by pytest-docker): the edge proxy routes to the
+2. The images it released run together as the build system the dev environment describes, brought
+   up as the README says — `doit secrets dev`, `doit pin dev`, `doit up:dev` — in a copy of the
+   repository, and driven through pytest-docker on the compose file `doit up:dev` rendered: the edge
+   proxy routes to the
    build controller and the artefact repository, both executors connect to the controller,
    Prometheus scrapes its targets, a forced self-test build succeeds on an executor, and the
    sample project is pushed, built, tested and put into the artefact repository
    (tests/test_sample_build.py).
 
-Every service reads the dev environment's values (configs/environments/dev.yaml) as a deployer
-passes them: `calvin_tasks.environments.runtime_environment`, secrets as files under /run/secrets
-holding test-only values generated here.
+Every service reads the dev environment's values (configs/environments/dev.yaml) as Calvin passes
+them, secrets as files under /run/secrets holding the random values `doit secrets dev` made.
 """
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import subprocess
 import time
@@ -28,7 +28,7 @@ from typing import Any, Callable, Iterator
 import pytest
 import requests
 
-from calvin_tasks.environments import Environment, runtime_environment
+from calvin_tasks.environments import Environment
 from calvin_tasks.model import Project
 from calvin_tasks.project import load_project
 from helpers import REPO, ran, remove_namespace, run_doit
@@ -36,7 +36,6 @@ from test_sample_build import build_sample
 
 pytestmark = pytest.mark.engine
 
-COMPOSE_FILE = Path(__file__).resolve().parent / "catalogue" / "docker-compose.yml"
 COMPOSE = "docker-compose"
 
 # The shipped catalogue and how it hangs together.
@@ -56,7 +55,6 @@ NO_SERVICE = {"debian", "base-linux", "build-executor"}
 # The resources the compose file runs; CALVIN_IMAGE_<NAME> passes each one's image.
 DEPLOYED = ["build-controller", "build-executor", "artefact-repository", "source-repository", "edge-proxy", "metrics"]
 ENVIRONMENT = "dev"
-SERVICE_UID = 10001  # the user calvin of base-linux, whom every service image runs as
 
 BUILD_TIMEOUT = 1800
 EXECUTORS_TIMEOUT = 90
@@ -159,13 +157,18 @@ def test_the_catalogue_builds_tests_and_releases(catalogue: Catalogue, docker_cl
 
 @dataclass
 class Deployment:
+    """The dev environment as `doit up:dev` runs it, in a copy of this repository (pins and rendered
+    files are written there, never into the repository itself)."""
+
+    root: Path
     project_name: str
-    env_dir: Path
-    secrets_dir: Path
-    secrets: dict[str, str]  # secret name -> the test-only value
+    compose_file: Path
+    secrets: dict[str, str]  # secret name -> the value `doit secrets dev` made
+    up: subprocess.CompletedProcess[str]
+    up_seconds: float
 
     def compose(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([COMPOSE, "-f", str(COMPOSE_FILE), "-p", self.project_name, *args],
+        return subprocess.run([COMPOSE, "-f", str(self.compose_file), "-p", self.project_name, *args],
                               capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
 
     def logs(self) -> str:
@@ -184,63 +187,81 @@ def _environment(project: Project, name: str) -> Environment:
     raise AssertionError(f"no environment '{name}' in configs/environments/")
 
 
-def _private(path: Path, mode: int) -> None:
-    """Readable by the services' user only (as root); world-readable elsewhere."""
-    try:
-        os.chown(path, SERVICE_UID, SERVICE_UID)
-        path.chmod(mode)
-    except PermissionError:
-        path.chmod(0o755 if path.is_dir() else 0o644)
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _copy_of_the_repository(target: Path, namespace: str) -> Path:
+    """resources/, configs/, dodo.py and pyproject.toml; dev's published ports on free loopback
+    ports and its volumes named for this session, so a developer's own dev environment is untouched."""
+    import shutil
+
+    import yaml
+
+    target.mkdir(parents=True)
+    for name in ("resources", "configs", "samples"):
+        if (REPO / name).is_dir():
+            shutil.copytree(REPO / name, target / name, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("dodo.py", "pyproject.toml"):
+        shutil.copy2(REPO / name, target / name)
+    dev = target / "configs" / "environments" / f"{ENVIRONMENT}.yaml"
+    data = yaml.safe_load(dev.read_text())
+    for service in data["services"].values():
+        for port in list((service or {}).get("publish") or {}):
+            service["publish"][port] = f"127.0.0.1:{_free_port()}"
+        for volume in list((service or {}).get("volumes") or {}):
+            service["volumes"][volume] = f"{namespace}-{service['volumes'][volume]}"
+    data["services"]["metrics"] = {**(data["services"].get("metrics") or {}),
+                                   "publish": {9090: f"127.0.0.1:{_free_port()}"}}
+    dev.write_text(yaml.safe_dump(data, sort_keys=False))
+    return target
 
 
 @pytest.fixture(scope="session")
 def deployment(catalogue: Catalogue, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
-    """The images and the dev configuration, handed to compose through the environment:
-    CALVIN_IMAGE_<RESOURCE>, CALVIN_ENV_DIR (one env file per resource) and CALVIN_SECRETS_DIR
-    (one folder per resource holding only the secrets it declares)."""
+    """`doit secrets dev`, `doit pin dev`, `doit up:dev` over the catalogue this session released —
+    what the README tells a newcomer to run. Nothing is rebuilt: the copy has the same inputs."""
     if catalogue.result.returncode != 0:
         pytest.fail("the catalogue did not build, test and release; nothing to deploy\n" + catalogue.explain())
     folder = tmp_path_factory.mktemp("deployment")
-    env_dir, secrets_dir = folder / "env", folder / "secrets"
-    env_dir.mkdir()
-    secrets_dir.mkdir(mode=0o755)
-    secrets_dir.chmod(0o755)
-    environment = _environment(catalogue.project, ENVIRONMENT)
-    values: dict[str, str] = {}
-    for name in DEPLOYED:
-        resource = catalogue.project.resources[name]
-        variables = runtime_environment(environment, resource, "/run/secrets")
-        lines = []
-        for variable, text in sorted(variables.items()):
-            assert "\n" not in text, f"{name}: {variable} holds a newline; an env file cannot carry it"
-            lines.append(f"{variable}={text}")
-        (env_dir / f"{name}.env").write_text("\n".join(lines) + "\n")
-        own = secrets_dir / name
-        own.mkdir()
-        for key in resource.config:
-            reference = environment.values[key.name]
-            if not isinstance(reference, dict):
-                continue
-            secret = reference["secret"]
-            value = values.setdefault(secret, f"test-only-{secrets.token_urlsafe(24)}")
-            path = own / secret
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(value + "\n")
-            _private(path, 0o400)
-        _private(own, 0o500)
+    root = _copy_of_the_repository(folder / "project", catalogue.namespace)
+    project_name = f"{catalogue.namespace}-dev"
+    env = {"CALVIN_SECRETS": str(folder / "secrets"), "CALVIN_COMPOSE_PROJECT": project_name,
+           "CALVIN_OUTPUT": str(catalogue.output)}
+    compose_file = catalogue.output / "environments" / ENVIRONMENT / "docker-compose.yml"
 
-    deployment = Deployment(catalogue.namespace, env_dir, secrets_dir, values)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("CALVIN_CATALOGUE_NAMESPACE", catalogue.namespace)
-        patch.setenv("CALVIN_ENV_DIR", str(env_dir))
-        patch.setenv("CALVIN_SECRETS_DIR", str(secrets_dir))
-        for name in DEPLOYED:
-            patch.setenv(f"CALVIN_IMAGE_{name.upper().replace('-', '_')}", catalogue.image(name))
-        try:
-            yield deployment
-        finally:
-            # pytest-docker runs `down -v` after the tests, but not when `up` itself failed.
-            deployment.compose("down", "-v", "--remove-orphans", "--timeout", "10", timeout=300)
+    def doit(*args: str) -> subprocess.CompletedProcess[str]:
+        result = run_doit(root, *args, namespace=catalogue.namespace, env=env, timeout=900)
+        assert "Traceback" not in result.stdout + result.stderr, result.stdout + result.stderr
+        return result
+
+    try:
+        made = doit("secrets", ENVIRONMENT)
+        assert made.returncode == 0, made.stdout + made.stderr
+        pinned = doit("pin", ENVIRONMENT)
+        assert pinned.returncode == 0, pinned.stdout + pinned.stderr
+        started = time.monotonic()
+        up = doit(f"up:{ENVIRONMENT}")
+        up_seconds = time.monotonic() - started
+        environment = _environment(load_project(root), ENVIRONMENT)
+        from calvin_tasks.deploy import secrets as store
+
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("CALVIN_SECRETS", env["CALVIN_SECRETS"])
+            values = {name: store.path(environment, name).read_text().strip() for name in store.names(environment)}
+        deployment = Deployment(root, project_name, compose_file, values, up, up_seconds)
+        if up.returncode != 0:
+            pytest.fail(f"doit up:{ENVIRONMENT} failed\n{up.stdout}\n{up.stderr}\n{deployment.logs()}")
+        print(f"\ndoit up:{ENVIRONMENT}: every service healthy in {up_seconds:.1f} s")
+        yield deployment
+    finally:
+        if compose_file.is_file():  # pytest-docker runs `down -v` after the tests, but not when `up` failed
+            subprocess.run([COMPOSE, "-f", str(compose_file), "-p", project_name, "down", "-v", "--remove-orphans",
+                            "--timeout", "10"], capture_output=True, timeout=300)
 
 
 @pytest.fixture(scope="session")
@@ -250,7 +271,7 @@ def docker_compose_command() -> str:
 
 @pytest.fixture(scope="session")
 def docker_compose_file(deployment: Deployment) -> str:
-    return str(COMPOSE_FILE)
+    return str(deployment.compose_file)  # rendered by `doit up:dev`
 
 
 @pytest.fixture(scope="session")
@@ -260,7 +281,7 @@ def docker_compose_project_name(deployment: Deployment) -> str:
 
 @pytest.fixture(scope="session")
 def docker_setup() -> list[str]:
-    return ["up -d"]  # the images exist: compose builds and pulls nothing
+    return ["up -d"]  # `doit up:dev` converged it already: compose finds every service up to date
 
 
 @pytest.fixture(scope="session")

@@ -7,22 +7,15 @@ against the real engine and a real registry on fewer cases.
 """
 from __future__ import annotations
 
-import io
 import random
 import re
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Callable, Iterator
 
 import pytest
-from doit.cmd_base import ModuleTaskLoader  # type: ignore[import-untyped]
-from doit.doit_cmd import DoitMain  # type: ignore[import-untyped]
-
-from calvin_tasks import store as store_module
-from calvin_tasks import tasks
-from calvin_tasks.tasks import run as run_module
-from fakes import SERVERS, Daemon, FakeEngine, FakeRegistry, Server
+from fakes import SERVERS, Daemon, Server
+from inprocess import Outcome, run_here
 from helpers import make_project
 
 TREES = 25
@@ -60,46 +53,14 @@ def generate(rng: random.Random, root: Path, registry: bool) -> dict[str, str | 
 
 # -- in-process doit ---------------------------------------------------------------------------------
 
-@dataclass
-class Outcome:
-    code: int
-    printed: str   # what the steps printed
-    reported: str  # what doit's reporter printed
-    executed: set[str]
-
-    @property
-    def output(self) -> str:
-        return self.printed + self.reported
-
-
 class World:
     """One machine (a fake daemon) and the registry it may push to; doit runs in this process."""
 
     def __init__(self, root: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-        self.root, self.daemon, self.capsys = root, Daemon(), capsys
-        monkeypatch.chdir(root)
-        monkeypatch.setattr(run_module, "Engine", lambda: FakeEngine(self.daemon))
-        monkeypatch.setattr(store_module, "Registry", FakeRegistry)
-        monkeypatch.delenv("CALVIN_REGISTRY", raising=False)
-        monkeypatch.setenv("CALVIN_NAMESPACE", "calvin")
+        self.root, self.daemon, self.monkeypatch = root, Daemon(), monkeypatch
 
     def doit(self, *args: str) -> Outcome:
-        executed: set[str] = set()
-        printed = io.StringIO()
-
-        class Recording(run_module.Reporter):  # type: ignore[misc, name-defined]
-            def __init__(self, outstream: Any, options: dict[str, Any]) -> None:
-                super().__init__(printed, options)  # every line Calvin prints, in order
-
-            def execute_task(self, task: Any) -> None:
-                if task.name.split(":", 1)[0] in ("build", "test", "release") and ":" in task.name:
-                    executed.add(task.name)
-                super().execute_task(task)
-
-        run_module.current.cache_clear()
-        module = dict(vars(tasks), DOIT_CONFIG={**tasks.DOIT_CONFIG, "reporter": Recording})
-        code = DoitMain(ModuleTaskLoader(module)).run(list(args))
-        return Outcome(code, printed.getvalue(), "", executed)
+        return run_here(self.root, self.daemon, self.monkeypatch, *args)
 
     def plan(self) -> tuple[set[str], set[str], str]:
         """(will run, blocked, the plan's last line)."""
@@ -112,7 +73,7 @@ class World:
                 will.add(match.group(1))
             elif match and match.group(2) == "blocked":
                 blocked.add(match.group(1))
-        return will, blocked, result.printed.strip().splitlines()[-1]
+        return will, blocked, result.output.strip().splitlines()[-1]
 
 
 # -- edits ---------------------------------------------------------------------------------------------

@@ -50,8 +50,9 @@ def test_a_root_rebuilds_to_the_same_image_id_and_verify_says_so(tmp_path: Path,
     client = docker.from_env()
     from calvin_tasks.rootimage import created_at
 
-    image = next(i for i in client.images.list(f"{namespace}/root")
-                 if i.labels.get("org.opencontainers.image.created") == created_at(epoch))
+    image = next(i for i in client.images.list(f"{namespace}/root")  # the one Calvin assembled (not imported)
+                 if i.history()[0].get("CreatedBy") == "calvin rootfs")
+    assert image.labels["org.opencontainers.image.created"] == created_at(epoch)
 
     assert image.attrs["Created"].startswith(created_at(epoch)[:-1])
 

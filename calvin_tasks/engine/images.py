@@ -95,7 +95,7 @@ class ImageApi:
         with self._lock:
             self._known[reference] = info
             if info is not None:
-                for tag in info.tags:
+                for tag in (*info.tags, info.id):  # one inspect answers for every tag, and for the id
                     self._known[tag] = info
 
     def images(self, reference: str) -> list[ImageInfo]:

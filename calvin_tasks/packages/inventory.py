@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from debian.deb822 import Deb822
-
 from ..engine import Engine
 from .lock import Package, by_key
 
@@ -16,6 +14,8 @@ STATUS_LIMIT = 64 * 1024 * 1024
 def parse_status(text: str) -> dict[str, Package]:
     """The installed packages of a dpkg status file (Status: install ok installed), by name:arch."""
     packages = []
+    from debian.deb822 import Deb822  # loaded when a build is checked, not on a no-op
+
     for paragraph in Deb822.iter_paragraphs(text.splitlines(keepends=True)):
         name, version = paragraph.get("Package"), paragraph.get("Version")
         if not name or not version or not str(paragraph.get("Status", "")).endswith(" installed"):

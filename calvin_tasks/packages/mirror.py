@@ -14,8 +14,6 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Iterable, Mapping
 
-from debian.deb822 import Packages as PackagesIndex
-from debian.debian_support import Version
 
 from ..errors import StepFailed
 
@@ -71,6 +69,9 @@ def fetch_packages(base: str, archive: str, suite: str, arch: str) -> bytes:
 
 def parse_packages(data: bytes, suite: str, into: dict[str, Available]) -> None:
     """Keep the newest version of each name:arch seen so far (arch 'all' is listed under each arch)."""
+    from debian.deb822 import Packages as PackagesIndex  # python-debian loads in 0.1 s: only when asked
+    from debian.debian_support import Version
+
     for paragraph in PackagesIndex.iter_paragraphs(data.decode("utf-8", "replace").splitlines(keepends=True),
                                                    fields=["Package", "Version", "Architecture"],
                                                    use_apt_pkg=False):
@@ -96,4 +97,6 @@ def newest_versions(arches: Iterable[str], base: str | None = None) -> dict[str,
 
 
 def newer(locked_version: str, available: Available | None) -> bool:
+    from debian.debian_support import Version
+
     return available is not None and Version(available.version) > Version(locked_version)

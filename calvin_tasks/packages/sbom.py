@@ -13,13 +13,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from cyclonedx.model import Property
-from cyclonedx.model.bom import Bom
-from cyclonedx.model.component import Component, ComponentType
-from cyclonedx.output.json import JsonV1Dot5
-from cyclonedx.schema import SchemaVersion
-from cyclonedx.validation.json import JsonStrictValidator
-from packageurl import PackageURL
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the libraries load only when an SBOM is made or read: a no-op run never needs them
+    from packageurl import PackageURL
 
 from ..errors import StepFailed
 from ..files import write_atomic
@@ -32,6 +29,8 @@ SOURCE_PROPERTY = "calvin:debian:source"
 
 
 def deb_purl(package: Package) -> PackageURL:
+    from packageurl import PackageURL
+
     return PackageURL(type="deb", namespace="debian", name=package.name, version=package.version,
                       qualifiers={"arch": package.arch})
 
@@ -39,6 +38,14 @@ def deb_purl(package: Package) -> PackageURL:
 def make_sbom(name: str, version: str, fingerprint: str, created: datetime, packages: Packages,
               wheels: dict[str, str] | None = None) -> str:
     """The validated CycloneDX 1.5 JSON text for one image."""
+    from cyclonedx.model import Property
+    from cyclonedx.model.bom import Bom
+    from cyclonedx.model.component import Component, ComponentType
+    from cyclonedx.output.json import JsonV1Dot5
+    from cyclonedx.schema import SchemaVersion
+    from cyclonedx.validation.json import JsonStrictValidator
+    from packageurl import PackageURL
+
     bom = Bom(serial_number=uuid.uuid5(uuid.NAMESPACE_URL, f"calvin:{name}:{fingerprint}"))
     bom.metadata.timestamp = created
     root = Component(name=name, version=version, type=ComponentType.CONTAINER, bom_ref=f"image:{name}@{version}")
@@ -87,7 +94,7 @@ def read_packages(path: Path) -> dict[str, Package]:
     document = json.loads(path.read_text(encoding="utf-8"))
     packages = []
     for component in document.get("components", []):
-        purl = PackageURL.from_string(component.get("purl", "pkg:generic/none"))
+        purl = _purl(component.get("purl", "pkg:generic/none"))
         if purl.type == "deb" and purl.version:
             qualifiers = purl.qualifiers if isinstance(purl.qualifiers, dict) else {}
             packages.append(Package(purl.name, purl.version, qualifiers.get("arch", "all"),
@@ -109,3 +116,9 @@ def created_of(label: str | None) -> datetime:
         except ValueError:
             pass
     return datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def _purl(text: str) -> PackageURL:
+    from packageurl import PackageURL
+
+    return PackageURL.from_string(text)

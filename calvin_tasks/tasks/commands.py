@@ -16,7 +16,7 @@ from ..bump import PARTS, plan_bumps, write_bump
 from ..errors import CalvinError, StepFailed, display_path
 from ..files import write_atomic
 from ..plan import Plan
-from ..report import say
+from .reporter import say
 from ..why import compare
 from .run import Run, current
 

@@ -18,7 +18,7 @@ from doit.exceptions import TaskFailed  # type: ignore[import-untyped]
 from ..deploy import converge, history, pins, secrets
 from ..environments import Environment
 from ..errors import CalvinError, StepFailed, display_path
-from ..report import prefixed, say
+from .reporter import prefixed, say
 from .run import Run, current
 
 

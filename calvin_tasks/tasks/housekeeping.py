@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import housekeeping
-from ..report import say
+from .reporter import say
 from .pipeline import _step
 from .run import Run, current
 

@@ -17,7 +17,7 @@ from ..packages.refresh import apply as apply_updates
 from ..packages.refresh import locks, pending, table
 from ..packages.sbom import read_packages, sbom_path
 from ..packages.verify import SHOWN, verify
-from ..report import prefixed, say
+from .reporter import prefixed, say
 from .commands import _command
 from .run import Run, current
 

@@ -19,7 +19,7 @@ from ..errors import CalvinError, InputError, StepFailed, display_path
 from .. import progress, runlock
 from ..plan import MOVED, NOT_BUMPED
 from ..packages.publish import record_sbom
-from ..report import prefixed, say
+from .reporter import prefixed, say
 from ..smoke.suite import run_suite
 from ..vm.suite import run_vm_image_suite
 from ..store import content_reference

@@ -13,7 +13,7 @@ from ..errors import CalvinError
 from ..model import Project
 from ..plan import Plan, decide, gather
 from ..project import load_project
-from ..report import CONSOLE, CalvinReporter, prefixed
+from .reporter import CONSOLE, CalvinReporter, prefixed
 from ..store import ensure_local, store_for
 
 

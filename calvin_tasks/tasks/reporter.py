@@ -7,8 +7,8 @@ from typing import Any, Callable, TextIO
 
 from doit.reporter import ConsoleReporter  # type: ignore[import-untyped]
 
-from .progress import CONSOLE, say
-from .progress import output as prefixed  # a step's output callback: its log, and the moving line
+from ..progress import CONSOLE, say
+from ..progress import output as prefixed  # a step's output callback: its log, and the moving line
 
 STAGES = ("build", "test", "release")
 __all__ = ["CONSOLE", "CalvinReporter", "prefixed", "say"]
