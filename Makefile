@@ -34,7 +34,7 @@ tools:
 	@scripts/apt-ensure.sh mmdebstrap:mmdebstrap busybox:busybox-static docker-compose:docker-compose \
 	  docker-registry:docker-registry htpasswd:apache2-utils dot:graphviz \
 	  packer:packer qemu-system-x86_64:qemu-system-x86 qemu-img:qemu-utils \
-	  ip:iproute2 iptables:iptables
+	  ip:iproute2 iptables:iptables ssh:openssh-client git:git mkfs.ext4:e2fsprogs
 
 build: setup engine tools
 	$(BIN)/doit

@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Callable, Mapping, Protocol
 
 from .context import write_tar
+from .files import write_atomic
 from .engine import Engine, Output
-from .errors import StepFailed
+from .errors import EngineUnavailable, StepFailed
 from .packages.check import check_packages
 from .packages.lock import read_epoch
 from .model import LABEL_FINGERPRINT, LABEL_PARENT, LABEL_RESOURCE, TIMESTAMP, Entry, Project, Resource
@@ -38,6 +39,26 @@ class BuildJob:
     network: str | None
     output: Output
     fresh: bool = False  # doit verify: no cached build steps
+    steps: "StepRecord | None" = None  # where the step containers the engine names are recorded
+
+
+class StepRecord:
+    """The step containers of one build, recorded as the engine names them, on disk at once: a build
+    the engine abandons leaves them (its steps may even go on running), and the next run removes them."""
+
+    def __init__(self, path: Path) -> None:
+        from . import runlock
+
+        self.path = path
+        self.ids: list[str] = []
+        self.header = {"run": runlock.RUN_ID, "labels": runlock.run_labels()}
+
+    def add(self, container: str) -> None:
+        self.ids.append(container)
+        write_atomic(self.path, json.dumps({**self.header, "steps": self.ids}) + "\n")
+
+    def done(self) -> None:
+        self.path.unlink(missing_ok=True)
 
 
 class Builder(Protocol):
@@ -52,9 +73,8 @@ class DockerBuilder:
         if job.parent_image is not None:
             args["BASE_IMAGE"] = job.parent_image
         # One LABEL line appended to the final stage: the engine's `labels` option costs a step per label.
-        dockerfile = _marked((resource.folder / resource.build.dockerfile).read_bytes().rstrip(b"\n"))
-        final = {**job.labels, BUILDING_LABEL: ""}
-        labels = " ".join(f"{_quoted(key)}={_quoted(value)}" for key, value in sorted(final.items()))
+        dockerfile = (resource.folder / resource.build.dockerfile).read_bytes().rstrip(b"\n")
+        labels = " ".join(f"{_quoted(key)}={_quoted(value)}" for key, value in sorted(job.labels.items()))
         dockerfile += f"\nLABEL {labels}\n".encode()
         with tempfile.SpooledTemporaryFile(max_size=64 * 1024 * 1024) as context:
             write_tar(resource, job.entries, context, {resource.build.dockerfile: dockerfile})
@@ -62,36 +82,31 @@ class DockerBuilder:
             fresh = {"nocache": True} if job.fresh else {}
             return engine.build(context=context, dockerfile=resource.build.dockerfile,
                                 reference=f"{job.repository}:{job.tag}", buildargs=args,
-                                network=job.network, output=_quiet(job.output), **fresh)
+                                network=job.network, output=_quiet(job.output, job.steps), **fresh)
 
 
-BUILDING_LABEL = "calvin.building"
-
-
-def _marked(dockerfile: bytes) -> bytes:
-    """Each stage labelled right after its FROM: the builder's step containers carry the label, so the
-    ones a killed engine leaves behind are found (and removed) at the next build."""
-    lines = dockerfile.split(b"\n")
-    out: list[bytes] = []
-    for index, line in enumerate(lines):
-        out.append(line)
-        continued = index > 0 and lines[index - 1].rstrip().endswith(b"\\")
-        if not continued and line.lstrip()[:5].upper() == b"FROM " and not line.rstrip().endswith(b"\\"):
-            out.append(f"LABEL {BUILDING_LABEL}=1".encode())
-    return b"\n".join(out)
-
-
-def remove_build_leftovers(engine: Engine, older_than: float = 60.0) -> int:
-    """Remove the step containers of builds an engine abandoned (killed or restarted mid-build): exited,
-    marked by _marked, and older than a build step's commit takes."""
-    import time
+def remove_build_leftovers(engine: Engine, folder: Path) -> int:
+    """Remove the step containers of builds an engine abandoned (killed or restarted mid-build, its step
+    processes may even still run): each build records the step containers the engine names while it
+    runs (`folder`/<run>.json); a record left by a run whose process has ended is such a build."""
+    from . import runlock
+    from .errors import EngineNotFound
 
     removed = 0
-    for container in engine.containers({BUILDING_LABEL: "1"}):
-        if container.get("State") in ("exited", "dead", "created") and \
-                time.time() - float(container.get("Created") or 0) > older_than:
-            engine.remove(container["Id"])
-            removed += 1
+    for record in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        try:
+            data = json.loads(record.read_text())
+        except (OSError, ValueError):
+            continue
+        if data.get("run") == runlock.RUN_ID or not runlock.owner_gone(data.get("labels") or {}):
+            continue
+        for container in data.get("steps") or []:
+            try:
+                engine.remove(container)
+                removed += 1
+            except EngineNotFound:
+                pass
+        record.unlink(missing_ok=True)
     return removed
 
 
@@ -124,9 +139,12 @@ class RootfsBuilder:
 _NOISE = (" ---> Running in ", "Removing intermediate container ")
 
 
-def _quiet(output: Output) -> Output:
-    """The build log without the engine's container bookkeeping."""
+def _quiet(output: Output, steps: StepRecord | None = None) -> Output:
+    """The build log without the engine's container bookkeeping; the step containers it names are
+    kept in `steps` (a killed engine leaves them behind, running or not)."""
     def write(line: str) -> None:
+        if line.strip().startswith(_NOISE[0].strip()) and steps is not None:
+            steps.add(line.strip().split()[-1])
         if not line.startswith(_NOISE) and not line.startswith(_NOISE[0].strip()):
             output(line)
     return write
@@ -192,11 +210,22 @@ def build_resource(project: Project, engine: Engine, name: str, output: Output,
     resource = project.resources[name]
     if resource.base is not None and parent_image is None:
         raise StepFailed(f"'{name}' needs its parent's image ({content_reference(project, resource.base)})")
+    from . import runlock
+
+    steps = StepRecord(project.settings.output / "state" / "building" / f"{runlock.RUN_ID}-{name}.json")
     job = BuildJob(resource=resource, entries=project.inputs[name].build,
                    repository=resource.repository(project.settings.namespace),
                    tag=project.fingerprints[name].content_tag, labels=labels_for(project, name),
-                   parent_image=parent_image, network=project.settings.build_network, output=output, fresh=fresh)
-    image = BUILDERS[resource.build.builder]().build(engine, job)
+                   parent_image=parent_image, network=project.settings.build_network, output=output, fresh=fresh,
+                   steps=steps)
+    try:
+        image = BUILDERS[resource.build.builder]().build(engine, job)
+    except EngineUnavailable:
+        raise  # the record stays: the next run removes what the engine left
+    except BaseException:
+        steps.done()  # the builder removed its step containers (forcerm)
+        raise
+    steps.done()
     check_packages(project, engine, name, image, f"{job.repository}:{job.tag}", output)
     remember(project, name)  # what this fingerprint covered, for `doit why`
     return image

@@ -133,5 +133,8 @@ def output(prefix: str) -> Callable[[str], None]:
             return
         step = _STEP.match(clean)
         if step:
-            CONSOLE.moving(_current.task, f"step {step.group(1)}/{step.group(2)}: {step.group(3)[:70]}")
+            instruction = step.group(3)
+            if '"calvin.fingerprint"=' in instruction:  # the labels Calvin adds, not the user's instruction
+                instruction = "(Calvin's labels)"
+            CONSOLE.moving(_current.task, f"step {step.group(1)}/{step.group(2)}: {instruction[:70]}")
     return write

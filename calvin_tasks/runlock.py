@@ -5,15 +5,18 @@ it). Its content names the holder — pid, host, since — for the run that has 
 """
 from __future__ import annotations
 
+import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import socket
+import tempfile
 import time
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, Callable
+from typing import IO, Callable, Iterator
 
 from .errors import StepFailed
 from .model import TIMESTAMP
@@ -83,3 +86,27 @@ def owner_gone(labels: dict[str, str]) -> bool:
 
 def run_labels() -> dict[str, str]:
     return {RUN_LABEL: RUN_ID, HOST_LABEL: socket.gethostname(), PID_LABEL: str(os.getpid())}
+
+
+@contextlib.contextmanager
+def step_lock(key: str, wait: float) -> Iterator[None]:
+    """One step on `key` at a time on this host (a build of one content fingerprint, a release of one
+    version): runs of different checkouts sharing an engine and a registry take turns, and the later
+    one finds the earlier one's image or release instead of racing it."""
+    folder = Path(tempfile.gettempdir()) / "calvin-steps"
+    folder.mkdir(mode=0o1777, exist_ok=True)
+    path = folder / (hashlib.sha256(key.encode()).hexdigest()[:32] + ".lock")
+    with open(path, "a+", encoding="utf-8") as handle:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise StepFailed(f"another run has been busy with {key} for {wait:g} s (run.lock_wait)") from None
+                time.sleep(0.2)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

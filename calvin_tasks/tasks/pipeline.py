@@ -22,7 +22,7 @@ from ..packages.publish import record_sbom
 from .reporter import prefixed, say
 from ..smoke.suite import run_suite
 from ..vm.suite import run_vm_image_suite
-from ..store import content_reference
+from ..store import content_reference, image_for
 from ..validate import untested_warning
 from ..why import Described
 from .run import Run, current
@@ -133,13 +133,19 @@ def task_plan() -> dict[str, Any]:
 def _build(run: Run, name: str) -> None:
     started = time.monotonic()
     base = run.project.resources[name].base
-    leftovers = building.remove_build_leftovers(run.engine)
+    leftovers = building.remove_build_leftovers(run.engine, run.project.settings.output / "state" / "building")
     if leftovers:
         say(f"{name:>20} | removed {leftovers} step container(s) of a build the engine abandoned")
     parent_image = run.local_image(base) if base else None
-    image = building.build_resource(run.project, run.engine, name, prefixed(name), parent_image)
-    say(f"{name:>20} | built {image[7:19]} as {content_reference(run.project, name)} "
-        f"in {time.monotonic() - started:.1f} s")
+    reference = content_reference(run.project, name)
+    with runlock.step_lock(f"build {reference}", run.project.settings.lock_wait):
+        run.engine.forget(reference)
+        found = image_for(run.project, run.engine, name)
+        if found is not None:  # another run (another checkout on this engine) built it meanwhile
+            say(f"{name:>20} | {reference} was built by another run meanwhile ({found[7:19]}): not built again")
+            return
+        image = building.build_resource(run.project, run.engine, name, prefixed(name), parent_image)
+    say(f"{name:>20} | built {image[7:19]} as {reference} in {time.monotonic() - started:.1f} s")
 
 
 def _test(run: Run, name: str) -> None:
@@ -162,7 +168,10 @@ def _test(run: Run, name: str) -> None:
 
 
 def _release(run: Run, name: str) -> None:
-    released = release.release_resource(run.project, run.engine, run.store, name, prefixed(name))
+    resource = run.project.resources[name]
+    key = f"release {run.project.settings.registry or 'engine'}/{resource.repository(run.project.settings.namespace)}"
+    with runlock.step_lock(f"{key}:{resource.version}", run.project.settings.lock_wait):
+        released = release.release_resource(run.project, run.engine, run.store, name, prefixed(name))
     record_sbom(run.project, run.engine, run.store, name, released.image, prefixed(name))
 
 
