@@ -49,12 +49,18 @@ def _type_problem(key: ConfigKey, value: Any) -> str | None:
         "list": lambda v: isinstance(v, list),
     }
     if not checks[key.type](value):
-        return f"expected {'a URL such as http://host:port' if key.type == 'url' else _a(key.type)}, found {value!r}"
+        # the value is not shown: a secret pasted under the wrong key must not reach a log
+        found = f"{_a(_KINDS.get(type(value), type(value).__name__))}" + (
+            " without a scheme such as http://" if key.type == "url" and isinstance(value, str) else "")
+        return f"expected {'a URL such as http://host:port' if key.type == 'url' else _a(key.type)}, found {found}"
     scheme = value.split("://", 1)[0].lower() if key.type == "url" else ""
     if key.schemes and scheme not in key.schemes:
         return (f"expected a URL with scheme {' or '.join(key.schemes)} (the image refuses others), "
-                f"found {value!r}")
+                f"found one with scheme {scheme!r}")
     return None
+
+
+_KINDS = {str: "string", int: "integer", float: "number", bool: "boolean", list: "list", dict: "mapping"}
 
 
 def _a(word: str) -> str:

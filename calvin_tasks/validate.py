@@ -52,8 +52,9 @@ def check_resources(raw: list[RawResource], root: Path, names: set[str] | None =
         resource = _to_resource(item, data)
         found = _semantic(resource, item.document, names, root)
         checks: tuple[CheckSpec, ...] = ()
-        if (resource.tests is not None and resource.tests.is_file()) or any(
-                resource.folder.glob(f"{TEST_FILE_PREFIX}*.py")):
+        tests_inside = resource.tests is None or _inside(resource.tests, resource.folder)
+        if tests_inside and ((resource.tests is not None and resource.tests.is_file()) or any(
+                resource.folder.glob(f"{TEST_FILE_PREFIX}*.py"))):  # a file outside the folder is never read
             checks, tests_problems = load_checks(resource, root, cache)
             found += tests_problems
         found += _check_health(resource, checks)
@@ -166,10 +167,11 @@ def _semantic(resource: Resource, doc: YamlDocument, names: set[str], root: Path
                         "remove it, or set builder: rootfs")
         problems.extend(_check_dockerfile(resource, doc, names, root))
     if resource.tests is not None and not _inside(resource.tests, resource.folder):
-        problem(("tests",), f"the tests file '{doc.data.get('tests')}' is outside the resource folder",
+        problem(("tests",), f"the tests file '{doc.data.get('tests') or resource.tests.name}' is outside the "
+                "resource folder",
                 "keep the smoke tests inside resources/<name>/")
     elif resource.tests is not None and not resource.tests.is_file():
-        problem(("tests",), f"the tests file '{doc.data.get('tests')}' does not exist",
+        problem(("tests",), f"the tests file '{doc.data.get('tests') or resource.tests.name}' does not exist",
                 "create it, or remove the tests key")
     problems.extend(_check_links(resource, root))
     return problems
