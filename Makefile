@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help setup engine tools registry build release test test-unit typecheck list bench vms
+.PHONY: help setup engine tools registry build release test test-unit typecheck list bench bench-compare vms
 
 help:
 	@echo "make build   set everything up, then run doit (validate, build, test, release)"
@@ -18,6 +18,7 @@ help:
 	@echo "make tools   host tools: mmdebstrap (the debian rootfs), busybox-static (test images), docker-compose (system test), docker-registry and htpasswd (test registries), graphviz (doit graph), packer and qemu (VM images), iproute2 and iptables (the two-node swarm test)"
 	@echo "make vms     build, boot-test and release the VM catalogue (vms/): qcow2 disks by mmdebstrap and Packer"
 	@echo "make bench   Calvin against plain docker build on synthetic trees: BENCHMARKS.md (BENCH_SIZES=10,50 for a short run)"
+	@echo "make bench-compare BEFORE=<commit>  the no-op run of this checkout against an earlier commit's (BENCH_SIZES=50,500)"
 
 $(BIN)/doit: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -62,3 +63,7 @@ test-unit: setup
 
 bench: setup engine tools
 	$(BIN)/python -m bench.run
+
+bench-compare: setup engine tools
+	@test -n "$(BEFORE)" || { echo "name the commit to compare with: make bench-compare BEFORE=<commit>"; exit 2; }
+	$(BIN)/python -m bench.compare $(BEFORE)

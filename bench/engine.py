@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
-import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterable
+
+from .dockerd import Dockerd
 
 DEFAULT_SOCKET = "unix:///var/run/docker.sock"
 
@@ -140,29 +140,25 @@ class EngineProbe:
 
 
 class PrivateEngine:
-    """A dockerd of the benchmark's own (same binary, its own data root and socket): no other
-    user's builds, prunes or images share it, and removing it removes everything it made."""
+    """A dockerd of the benchmark's own (same binary, its own data root and socket, bench/dockerd.py)
+    on a bridge of its own: no other user's builds, prunes or images share it, and removing it
+    removes everything it made."""
 
     def __init__(self, work: Path, *, token: str | None = None, bridge: str | None = None,
                  address: str = "10.254.254.1/24") -> None:
         self.token = token or f"calvin-bench-{os.getpid()}"
-        self.data_root = Path("/var/lib") / self.token
-        self.exec_root = Path("/run") / self.token
-        self.socket = f"/run/{self.token}.sock"
-        self.base_url = f"unix://{self.socket}"
-        self.log = work / "dockerd.log"
-        self.process: subprocess.Popen[bytes] | None = None
         self.bridge = ""
         self.bridge_name = bridge or f"calvbench{os.getpid() % 100000}"  # at most 15 characters
         self.address = address
+        self.daemon = Dockerd(self.token, work / "dockerd.log", args=[f"--bridge={self.bridge_name}"])
+        self.base_url = self.daemon.host
+        self.data_root, self.exec_root = self.daemon.data_root, self.daemon.exec_root
 
     @staticmethod
     def possible() -> bool:
         return os.geteuid() == 0 and shutil.which("dockerd") is not None
 
     def start(self) -> None:
-        # A bridge of its own: a dockerd started with --bridge=none deletes the host's docker0,
-        # which the user's own engine needs.
         self.bridge = self.bridge_name
         for step in (["ip", "link", "add", self.bridge, "type", "bridge"],
                      ["ip", "addr", "add", self.address, "dev", self.bridge],
@@ -172,47 +168,14 @@ class PrivateEngine:
 
     def start_daemon(self) -> None:
         """(Re)start dockerd on the bridge made by start(), keeping its data: an outage, not a loss."""
-        # After a kill, containerd's pid file names a dead process (a zombie, where nothing reaps
-        # it, still "answers"): dockerd would wait for it instead of starting a new containerd.
-        (self.exec_root / "containerd" / "containerd.pid").unlink(missing_ok=True)
-        command = ["dockerd", "--iptables=false", "--ip-masq=false", f"--bridge={self.bridge}", "--log-level=warn",
-                   f"--data-root={self.data_root}", f"--exec-root={self.exec_root}",
-                   f"--pidfile=/run/{self.token}.pid", f"--host={self.base_url}"]
-        self.process = subprocess.Popen(command, stdout=self.log.open("ab"), stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL, start_new_session=True)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the private dockerd exited: {self.log.read_text()[-2000:]}")
-            if subprocess.run(["docker", "-H", self.base_url, "version"], capture_output=True).returncode == 0:
-                return
-            time.sleep(0.3)
-        raise RuntimeError("the private dockerd did not answer within 60 s")
+        self.daemon.start()
 
     def kill(self) -> None:
         """SIGKILL dockerd, as an OOM killer or a crash would (its containerd dies with it)."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
+        self.daemon.kill()
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        # What a killed dockerd left mounted (its data root's bind mount, containers' overlays,
-        # network namespaces), deepest first, before the folders can go.
-        roots = (str(self.exec_root) + "/", str(self.data_root) + "/")
-        mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines() if len(line.split()) > 1]
-        for point in sorted((m for m in mounts if (m + "/").startswith(roots)), key=len, reverse=True):
-            subprocess.run(["umount", "-l", point], capture_output=True)
-        for path in (self.exec_root, self.data_root):
-            shutil.rmtree(path, ignore_errors=True)
-        for leftover in (Path(self.socket), Path(f"/run/{self.token}.pid")):
-            leftover.unlink(missing_ok=True)
+        self.daemon.remove()
         if self.bridge:
             subprocess.run(["ip", "link", "del", self.bridge], capture_output=True)
 

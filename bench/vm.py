@@ -6,7 +6,8 @@ run as a user runs it, under a namespace of its own, against a registry of its o
 Steps, each timed (wall clock, whole `doit` runs):
   cold       doit: build, boot-test and release both disks (empty engine, empty registry)
   no-op      doit again: nothing to do
-  child      one provisioning file of vm-build-executor changed: only the child is built and tested
+  child      one provisioning file of vm-build-executor changed (and its version bumped): only the child is
+             built, tested and released
   fresh      a machine with the registry only (namespace removed, records gone): `doit` builds and
              tests nothing, downloads nothing
 The accelerator used and the disk sizes are printed; everything made is removed afterwards.
@@ -36,6 +37,9 @@ def _doit(project: Path, env: dict[str, str], *args: str) -> tuple[float, str]:
     if done.returncode != 0:
         raise SystemExit(f"doit {' '.join(args)} failed after {seconds:.0f} s:\n"
                          f"{done.stdout[-4000:]}{done.stderr[-2000:]}")
+    for line in done.stdout.splitlines():  # the steps' own times: builds, boots, releases
+        if any(mark in line for mark in ("| built ", "· booted in", "| released ")):
+            print(f"  {seconds:7.1f} s run | {line.strip()[:150]}", flush=True)
     return seconds, done.stdout + done.stderr
 
 
@@ -61,8 +65,10 @@ def main() -> None:
         rows.append(("cold build, boot-test, release", seconds, f"boots {', '.join(b for b, _ in boots)} s; "
                                                                 f"accelerator {boots[0][1] if boots else '?'}"))
         rows.append(("no-op", _doit(project, env)[0], "nothing to do"))
-        script = project / "resources" / "vm-build-executor" / "provision.sh"
-        script.write_text(script.read_text() + "# bench: a changed child\n")
+        child = project / "resources" / "vm-build-executor"
+        (child / "provision.sh").write_text((child / "provision.sh").read_text() + "# bench: a changed child\n")
+        resource = child / "resource.yaml"  # a new fingerprint needs a new version (else: version not bumped)
+        resource.write_text(resource.read_text().replace("\nversion: 1.0.0\n", "\nversion: 1.0.1\n", 1))
         seconds, out = _doit(project, env)
         rows.append(("one changed child", seconds, "built: " + ", ".join(sorted(set(
             re.findall(r"(\S+) \| built ", out)))) or "?"))

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -15,12 +14,12 @@ from .files import write_atomic
 from .engine import Engine, Output
 from .errors import EngineUnavailable, StepFailed
 from .packages.check import check_packages
-from .packages.lock import read_epoch
+from .packages.lock import LOCK_FILE, read_epoch
 from .model import LABEL_FINGERPRINT, LABEL_PARENT, LABEL_RESOURCE, TIMESTAMP, Entry, Project, Resource
 from .revision import source_labels
 from .rootimage import created_at, write_archive
 from .store import content_reference
-from .vm.builders import PackerBuilder, VmRootBuilder
+from .vm.builders import PackerBuilder, VmRootBuilder, stream
 from .why import remember
 
 ROOTFS_PLACEHOLDER = "{rootfs}"
@@ -77,7 +76,9 @@ class DockerBuilder:
         labels = " ".join(f"{_quoted(key)}={_quoted(value)}" for key, value in sorted(job.labels.items()))
         dockerfile += f"\nLABEL {labels}\n".encode()
         with tempfile.SpooledTemporaryFile(max_size=64 * 1024 * 1024) as context:
-            write_tar(resource, job.entries, context, {resource.build.dockerfile: dockerfile})
+            # packages.lock is always in the context (empty until the first build writes it), so a
+            # Dockerfile can COPY it unconditionally (base-linux's calvin-apt-install reads it)
+            write_tar(resource, job.entries, context, {resource.build.dockerfile: dockerfile}, {LOCK_FILE: b""})
             context.seek(0)
             fresh = {"nocache": True} if job.fresh else {}
             return engine.build(context=context, dockerfile=resource.build.dockerfile,
@@ -172,17 +173,7 @@ def _image_changes(image: Mapping[str, object]) -> list[str]:
 
 
 def _run(command: list[str], *, cwd: Path, env_extra: Mapping[str, str], output: Output) -> None:
-    env = dict(os.environ, **env_extra)
-    try:
-        process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, text=True, errors="replace")
-    except FileNotFoundError:
-        raise StepFailed(f"the rootfs command '{command[0]}' is not installed on this machine") from None
-    assert process.stdout is not None
-    for line in process.stdout:
-        output(line.rstrip("\n"))
-    if process.wait() != 0:
-        raise StepFailed(f"the rootfs command exited with status {process.returncode}: {' '.join(command)}")
+    stream(command, cwd=cwd, env=dict(os.environ, **env_extra), output=output, what="the rootfs command")
 
 
 BUILDERS: dict[str, Callable[[], Builder]] = {"docker": DockerBuilder, "rootfs": RootfsBuilder,

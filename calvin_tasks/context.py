@@ -139,12 +139,19 @@ def _entry(item: os.DirEntry[str], rel: str) -> Entry:
 
 
 def write_tar(resource: Resource, entries: tuple[Entry, ...], out: IO[bytes],
-              replace: dict[str, bytes] | None = None) -> None:
+              replace: dict[str, bytes] | None = None, missing: dict[str, bytes] | None = None) -> None:
     """The build context as a tar with fixed owners, modes and times; `replace` swaps file contents
-    (after the original is checked). Each file must still have the digest it had when the run
+    (after the original is checked); `missing` adds files the folder does not have (Calvin's
+    stand-ins, of constant content). Each file must still have the digest it had when the run
     fingerprinted it: otherwise the image would carry a fingerprint of other content."""
     replace = replace or {}
+    present = {entry.path for entry in entries}
+    added = sorted((path, data) for path, data in (missing or {}).items() if path not in present)
     with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for path, data in added:
+            info = tarfile.TarInfo(path)
+            info.mtime, info.uid, info.gid, info.mode, info.size = CONTEXT_MTIME, 0, 0, 0o644, len(data)
+            tar.addfile(info, io.BytesIO(data))
         for entry in entries:
             info = tarfile.TarInfo(entry.path)
             info.mtime = CONTEXT_MTIME

@@ -2,7 +2,8 @@
 
 configs/environments/<env>.yaml holds an environment's values; resources declare the
 keys they read at start (resource.yaml `config:`). Secrets are references
-(`{secret: NAME}`), never values.
+(`{secret: NAME}`), never values; a file value (`{file: PATH}`, type `file`) is a file in the
+repository, its path relative to the environment file.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from .schema import SchemaCache, check_schema, suggest
 from .source import load_yaml
 
 ENVIRONMENTS = Path("configs") / "environments"
+FILES_IN_CONTAINER = "/run/configs"  # where a service finds its file values, one file per key
 _URL = re.compile(r"^[a-z][a-z0-9+.-]*://[^\s/]+")
 
 
@@ -30,16 +32,26 @@ class Environment:
     services: Mapping[str, Placement] = field(default_factory=dict)
     display: str = ""
     lines: Lines = field(default_factory=Lines, compare=False, repr=False)
+    files: Mapping[str, Path] = field(default_factory=dict)  # a file value's key → the file (absolute)
+
+
+def reference(value: Any) -> str | None:
+    """"secret" for `{secret: NAME}`, "file" for `{file: PATH}`, None for a plain value."""
+    return next(iter(value), None) if isinstance(value, dict) else None
 
 
 def _type_problem(key: ConfigKey, value: Any) -> str | None:
-    is_secret = isinstance(value, dict)
+    kind = reference(value)
     if key.type == "secret":
-        if not is_secret:
+        if kind != "secret":
             return "a secret value is inlined: give a reference, {secret: NAME}, and keep the value in your secret store"
         return None
-    if is_secret:
-        return f"a secret reference where {_a(key.type)} belongs"
+    if key.type == "file":
+        return None if kind == "file" else (
+            "expected a file in the repository, {file: PATH} relative to this environment file, found "
+            + (f"{_a(kind)} reference" if kind else _a(_KINDS.get(type(value), type(value).__name__))))
+    if kind:
+        return f"{_a(kind)} reference where {_a(key.type)} belongs"
     checks = {
         "string": lambda v: isinstance(v, str),
         "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
@@ -117,6 +129,7 @@ def load_environments(root: Path, resources: Mapping[str, Resource],
             continue
         values: dict[str, Any] = document.data.get("values") or {}
         env_name = path.stem
+        files: dict[str, Path] = {}
         for key_name in sorted(keys):
             key, readers = keys[key_name]
             if key_name not in values:
@@ -128,6 +141,15 @@ def load_environments(root: Path, resources: Mapping[str, Resource],
             if wrong:
                 problems.append(Problem(display, wrong, line=document.line_of(("values", key_name)),
                                         key_path=f"values.{key_name}", resource=readers[0]))
+            elif key.type == "file":
+                found_file, wrong = _file_value(root, path, values[key_name]["file"])
+                if wrong:
+                    problems.append(Problem(display, wrong, line=document.line_of(("values", key_name, "file")),
+                                            key_path=f"values.{key_name}.file", resource=readers[0],
+                                            hint="put the file in the repository, next to the environment file "
+                                            "(e.g. configs/environments/files/), and name it relative to it"))
+                else:
+                    files[key_name] = found_file
         for key_name in sorted(set(values) - set(keys)):
             problems.append(Problem(display, f"unknown key '{key_name}': no resource reads it",
                                     line=document.line_of(("values", key_name)), key_path=f"values.{key_name}",
@@ -136,7 +158,7 @@ def load_environments(root: Path, resources: Mapping[str, Resource],
         services, found = placements(document, resources)
         problems.extend(found)
         environments.append(Environment(env_name, path, values, document.data.get("deploy") or "compose", services,
-                                        display, Lines(document.lines)))
+                                        display, Lines(document.lines), files))
     if problems:
         raise InputError(problems)
     if keys and not environments:
@@ -145,16 +167,30 @@ def load_environments(root: Path, resources: Mapping[str, Resource],
     return environments
 
 
+def _file_value(root: Path, environment_file: Path, relative: str) -> tuple[Path, str | None]:
+    """(the file a `{file: PATH}` value names, why it cannot be used or None): a regular file
+    inside the repository, its path relative to the environment file."""
+    found = (environment_file.parent / relative).resolve()
+    if not found.is_relative_to(root.resolve()):
+        return found, f"file '{relative}' is outside the repository: a file value must be a file of the repository"
+    if not found.is_file():
+        shown = display_path(found, root)
+        return found, f"file '{relative}' does not exist ({shown} is {'a folder' if found.is_dir() else 'missing'})"
+    return found, None
+
+
 def runtime_environment(environment: Environment, resource: Resource,
-                        secrets_dir: str = "/run/secrets") -> dict[str, str]:
+                        secrets_dir: str = "/run/secrets", files_dir: str = FILES_IN_CONTAINER) -> dict[str, str]:
     """The variables a deployer passes to `resource` in `environment`: CALVIN_<KEY>, or
-    CALVIN_<KEY>_FILE pointing at the mounted secret."""
+    CALVIN_<KEY>_FILE pointing at the mounted secret or file value."""
     variables: dict[str, str] = {}
     for key in resource.config:
         value = environment.values[key.name]
         name = f"CALVIN_{key.name.upper()}"
-        if isinstance(value, dict):
+        if reference(value) == "secret":
             variables[f"{name}_FILE"] = f"{secrets_dir}/{value['secret']}"
+        elif reference(value) == "file":
+            variables[f"{name}_FILE"] = f"{files_dir}/{key.name}"
         elif isinstance(value, list):
             variables[name] = ",".join(str(item) for item in value)
         else:

@@ -1,9 +1,11 @@
 """Files Calvin writes: whole or not at all, readable like any file the user's tools write."""
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 # The process's umask, read once at import (reading it means setting it, which is not safe once
 # threads run): a written file gets the mode `open()` would give it, 0644 under the usual 022.
@@ -26,3 +28,17 @@ def write_atomic(path: Path, text: str) -> None:
     except BaseException:
         os.unlink(temporary)
         raise
+
+
+_parsed: dict[tuple[str, int, int, int], Any] = {}
+
+
+def read_json(path: Path) -> Any:
+    """The JSON document in `path`, parsed once per process while the file stays the same (inode,
+    size, modification time): a run asks for a resource's records at several stages. Raises
+    OSError and ValueError as reading and parsing do. The result is shared: never change it."""
+    status = os.stat(path)
+    key = (str(path), status.st_ino, status.st_size, status.st_mtime_ns)
+    if key not in _parsed:
+        _parsed[key] = json.loads(path.read_text(encoding="utf-8"))
+    return _parsed[key]

@@ -118,7 +118,7 @@ def _parse(text: str) -> datetime | None:
         return None
     whole, _, fraction = text.rstrip("Z").partition(".")
     try:
-        moment = datetime.strptime(whole[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc)
+        moment = datetime.fromisoformat(whole[:19]).replace(tzinfo=timezone.utc)  # (strptime costs a no-op run)
     except ValueError:
         return None
     digits = "".join(c for c in fraction if c.isdigit())[:6]
@@ -186,7 +186,6 @@ def write_manifest(project: Project, engine: Engine, store: ReleaseStore, facts:
         "source": revision.as_json() if revision else None,
         "resources": [manifest_entry(project, engine, store, name, facts) for name in project.order],
     }
-    text = json.dumps(document, indent=2) + "\n"
     folder = project.settings.output / "releases"
     path = folder / f"{now.strftime('%Y%m%dT%H%M%S%fZ')}.json"
     latest = folder / "latest.json"
@@ -196,6 +195,7 @@ def write_manifest(project: Project, engine: Engine, store: ReleaseStore, facts:
         previous = {}
     if {k: v for k, v in previous.items() if k != "time"} == {k: v for k, v in document.items() if k != "time"}:
         return latest
+    text = json.dumps(document, indent=2) + "\n"  # (indented JSON is encoded in Python: only when written)
     with _manifest_lock:
         write_atomic(path, text)
         write_atomic(folder / "latest.json", text)

@@ -38,10 +38,11 @@ class Console:
     def line(self, text: str) -> None:
         """A whole line, above the live status line on a terminal."""
         with self.lock:
-            if self.tty and self.live:
+            live = bool(self.live) and self.tty  # (asked in this order: a no-op run prints a line per step)
+            if live:
                 self.stream.write("\r\x1b[K")
             self.stream.write(text if text.endswith("\n") else text + "\n")
-            if self.tty and self.live:
+            if live:
                 self.stream.write(self._status())
             self.stream.flush()
 

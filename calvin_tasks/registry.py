@@ -1,9 +1,11 @@
 """A Docker Distribution registry read over its HTTP API (v2): manifests, configs, labels.
 
-Only reads: pushes go through the engine (engine.push), which owns the image data.
+Only reads: image pushes go through the engine (engine.push), which owns the image data; artifact
+pushes (SBOMs, VM disks) through packages/artifact.py.
 """
 from __future__ import annotations
 
+import hashlib
 import http.client
 import json
 import os
@@ -120,17 +122,34 @@ class Registry:
         return found
 
     def _image(self, repository: str, tag: str) -> RemoteImage | None:
-        status, headers, body = self._get(f"/v2/{repository}/manifests/{tag}", MANIFEST_TYPES)
-        if status == 404:
+        found = self.manifest(repository, tag)
+        if found is None:
             return None
-        if status != 200:
-            raise RegistryUnavailable(f"the registry at {self.address} answered {status} for {repository}:{tag}"
-                                      f"{error_text(body)}")
+        digest, body = found
         manifest = json.loads(body)
-        digest = next((v for k, v in headers.items() if k.lower() == "docker-content-digest"), "")
         config_digest = (manifest.get("config") or {}).get("digest", "")
         return RemoteImage(f"{self.address}/{repository}:{tag}", digest, config_digest,
                            self._labels(repository, config_digest))
+
+    def manifest(self, repository: str, reference: str) -> tuple[str, bytes] | None:
+        """The manifest repository:reference (a tag or a digest) as the registry serves it, and its
+        digest; None when there is none. Not cached."""
+        status, headers, body = self._get(f"/v2/{repository}/manifests/{reference}", MANIFEST_TYPES)
+        if status == 404:
+            return None
+        if status != 200:
+            separator = "@" if reference.startswith("sha256:") else ":"
+            raise RegistryUnavailable(f"the registry at {self.address} answered {status} for {repository}"
+                                      f"{separator}{reference}{error_text(body)}")
+        return next((v for k, v in headers.items() if k.lower() == "docker-content-digest"), ""), body
+
+    def blob(self, repository: str, digest: str) -> bytes:
+        """A small blob (a config) by digest, checked against it."""
+        status, _, body = self._get(f"/v2/{repository}/blobs/{digest}")
+        if status != 200 or "sha256:" + hashlib.sha256(body).hexdigest() != digest:
+            raise RegistryUnavailable(f"the registry at {self.address} answered {status} for the blob "
+                                      f"{digest[:19]} of {repository}{error_text(body)}")
+        return body
 
     def _labels(self, repository: str, digest: str) -> Mapping[str, str]:
         with self._lock:
@@ -141,7 +160,8 @@ class Registry:
             raise RegistryUnavailable(f"the registry at {self.address} answered {status} for the config "
                                       f"{digest[:19]} of {repository}; try again, or check the registry's log")
         config: dict[str, Any] = json.loads(body)
-        labels: Mapping[str, str] = (config.get("config") or {}).get("Labels") or {}
+        # an image's config keeps them under config.Labels, a VM disk artifact's (vm/artifact.py) under labels
+        labels: Mapping[str, str] = (config.get("config") or {}).get("Labels") or config.get("labels") or {}
         with self._lock:
             self._configs[digest] = labels
         return labels

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .errors import display_path
-from .files import write_atomic
+from .files import read_json, write_atomic
 from .model import TIMESTAMP, Fingerprints, Resource, Settings
 
 
@@ -28,11 +28,17 @@ def hostname() -> str:
 
 
 def reports_dir(settings: Settings) -> Path:
-    return settings.output / "reports"
+    return _under(settings.output, "reports")
 
 
 def record_path(settings: Settings, name: str) -> Path:
-    return settings.output / "state" / "tests" / f"{settings.namespace}--{name}.json"
+    return _under(settings.output, "state", "tests") / f"{settings.namespace}--{name}.json"
+
+
+@cache
+def _under(output: Path, *parts: str) -> Path:
+    """A folder under the output, joined once per run: a no-op run asks for it per resource, often."""
+    return output.joinpath(*parts)
 
 
 @dataclass(frozen=True)
@@ -54,18 +60,7 @@ def write_reports(settings: Settings, name: str, image: str, fingerprints: Finge
     """The reports of the checks this run ran."""
     failed = [r for r in results if not r.passed]
     now = datetime.now(timezone.utc)
-    summary = {
-        "resource": name,
-        "image": image,
-        "build_fingerprint": fingerprints.build,
-        "test_fingerprint": fingerprints.test,
-        "time": now.strftime(TIMESTAMP),
-        "host": hostname(),
-        "passed": not failed,
-        "reused": None,
-        "counts": {"checks": len(results), "failed": len(failed)},
-        "checks": [asdict(r) for r in results],
-    }
+    summary = _summary(name, image, fingerprints, now, [asdict(r) for r in results], failed=len(failed))
     suite = _suite(name, now, tests=len(results), failures=len(failed),
                    seconds=sum(r.seconds for r in results))
     for result in results:
@@ -94,19 +89,9 @@ def write_reused_reports(settings: Settings, resource: Resource, image: str, fin
     else:  # the earlier report is elsewhere (another machine, an older output folder): the checks by name
         checks = [(check.kind, check.name, 0.0) for check in resource.checks]
     note = earlier.note()
-    summary = {
-        "resource": name,
-        "image": image,
-        "build_fingerprint": fingerprints.build,
-        "test_fingerprint": fingerprints.test,
-        "time": now.strftime(TIMESTAMP),
-        "host": hostname(),
-        "passed": True,
-        "reused": asdict(earlier),
-        "counts": {"checks": len(checks), "failed": 0},
-        "checks": [{"resource": name, "kind": kind, "name": check, "passed": True, "message": note,
-                    "seconds": 0.0, "log": ""} for kind, check, _ in checks],
-    }
+    summary = _summary(name, image, fingerprints, now,
+                       [{"resource": name, "kind": kind, "name": check, "passed": True, "message": note,
+                         "seconds": 0.0, "log": ""} for kind, check, _ in checks], failed=0, reused=earlier)
     suite = _suite(name, now, tests=len(checks), failures=0, seconds=0.0)
     properties = ET.SubElement(suite, "properties")
     for key, value in (("calvin.reused", "true"), ("calvin.passed_at", earlier.time or "unknown"),
@@ -117,6 +102,23 @@ def write_reused_reports(settings: Settings, resource: Resource, image: str, fin
         out = ET.SubElement(case, "system-out")
         out.text = _xml_text(note + (f"; it took {seconds:.3f} s then" if seconds else ""))
     return _write(settings, name, summary, suite)
+
+
+def _summary(name: str, image: str, fingerprints: Fingerprints, now: datetime, checks: list[dict[str, Any]],
+             *, failed: int, reused: Earlier | None = None) -> dict[str, Any]:
+    """The JSON report of one resource's checks: run now, or re-used from `reused`."""
+    return {
+        "resource": name,
+        "image": image,
+        "build_fingerprint": fingerprints.build,
+        "test_fingerprint": fingerprints.test,
+        "time": now.strftime(TIMESTAMP),
+        "host": hostname(),
+        "passed": not failed,
+        "reused": asdict(reused) if reused else None,
+        "counts": {"checks": len(checks), "failed": failed},
+        "checks": checks,
+    }
 
 
 def _suite(name: str, now: datetime, *, tests: int, failures: int, seconds: float) -> ET.Element:
@@ -160,7 +162,7 @@ def forget_pass(settings: Settings, name: str) -> None:
 
 def _record(settings: Settings, name: str, image: str, fingerprints: Fingerprints) -> dict[str, Any] | None:
     try:
-        record = json.loads(record_path(settings, name).read_text())
+        record = read_json(record_path(settings, name))
     except (OSError, ValueError):
         return None
     if isinstance(record, dict) and record.get("image") == image and record.get("build") == fingerprints.build \
@@ -185,6 +187,6 @@ def earlier_pass(settings: Settings, name: str, image: str, fingerprints: Finger
 
 def read_summary(settings: Settings, name: str) -> dict[str, Any] | None:
     try:
-        return dict(json.loads((reports_dir(settings) / f"{name}.json").read_text()))
+        return dict(read_json(reports_dir(settings) / f"{name}.json"))
     except (OSError, ValueError, TypeError):
         return None

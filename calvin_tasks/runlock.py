@@ -13,7 +13,6 @@ import os
 import socket
 import tempfile
 import time
-import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Callable, Iterator
@@ -22,7 +21,7 @@ from .errors import StepFailed
 from .model import TIMESTAMP
 
 LOCK_FILE = Path(".calvin") / "run.lock"
-RUN_ID = uuid.uuid4().hex[:12]  # this process's run: labels its containers
+RUN_ID = os.urandom(6).hex()  # this process's run: labels its containers
 RUN_LABEL, HOST_LABEL, PID_LABEL = "calvin.run", "calvin.run-host", "calvin.run-pid"
 _held: dict[Path, IO[str]] = {}
 

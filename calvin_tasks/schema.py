@@ -7,7 +7,6 @@ import hashlib
 import json
 import re
 from functools import cache
-from importlib import resources as package_files
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -20,11 +19,12 @@ _YAML_TYPES = {dict: "a mapping", list: "a list", str: "a string", int: "an inte
                float: "a number", bool: "true or false", type(None): "nothing (null)"}
 _SCHEMA_TYPES = {"object": "a mapping", "array": "a list", "string": "a string",
                  "integer": "an integer", "number": "a number", "boolean": "true or false"}
+SCHEMAS = Path(__file__).resolve().parent / "schema"  # beside this file: Calvin is never run zipped
 
 
 @cache
 def _schema_text(schema_name: str) -> str:
-    return package_files.files("calvin_tasks").joinpath("schema", schema_name).read_text(encoding="utf-8")
+    return (SCHEMAS / schema_name).read_text(encoding="utf-8")
 
 
 @cache

@@ -11,10 +11,9 @@ import hashlib
 from dataclasses import dataclass
 from typing import Protocol
 
-from .credentials import lookup as login_for
 from .engine import Engine, Output
 from .errors import CalvinError, EngineError, RegistryUnavailable, StepFailed
-from .model import LABEL_FINGERPRINT, Fingerprints, Project, content_tag
+from .model import LABEL_FINGERPRINT, LABEL_NAMESPACE, LABEL_RESOURCE, Fingerprints, Project, content_tag
 from .registry import Registry
 
 
@@ -114,10 +113,13 @@ class LocalStore:
 
 
 class RegistryStore:
-    """A Docker registry: a release is a pushed tag, read back through the registry's API."""
+    """A Docker registry: a release is a pushed tag, read back through the registry's API. A VM
+    resource's disk is pushed and pulled as an OCI artifact of its own (vm/artifact.py); judged alike."""
 
     def __init__(self, project: Project, engine: Engine, registry: Registry) -> None:
         self.namespace, self.engine, self.registry = project.settings.namespace, engine, registry
+        self.vms = {name: resource.base for name, resource in project.resources.items() if resource.kind == "vm"}
+        self.disks = project.settings.output / "disks"
 
     def _repository(self, name: str) -> str:
         return f"{self.namespace}/{name}"
@@ -126,8 +128,11 @@ class RegistryStore:
         remote = self.registry.image(self._repository(name), tag)
         if remote is None:
             return None
-        return Released(remote.reference, remote.labels.get(LABEL_FINGERPRINT), remote.config_digest,
-                        remote.digest)
+        image = remote.config_digest  # an image's config digest is its id in any engine
+        if name in self.vms:  # an artifact's is not: the engine's image holding the same disk, if any
+            from .vm.artifact import vm_image  # (VM artifacts load only for a project with VM resources)
+            image = vm_image(self.engine, self._repository(name), remote.labels) or image
+        return Released(remote.reference, remote.labels.get(LABEL_FINGERPRINT), image, remote.digest)
 
     def has(self, name: str, tag: str, fingerprint: str) -> bool:
         found = self.released(name, tag)
@@ -155,6 +160,11 @@ class RegistryStore:
         return False
 
     def fetch(self, name: str, tag: str, output: Output) -> str:
+        if name in self.vms:
+            from .vm.artifact import pull_disk
+            pulled = pull_disk(self.registry, self.engine, self._repository(name), tag, cache=self.disks, output=output)
+            if pulled is not None:
+                return pulled  # else a disk released as an image, before Calvin pushed artifacts: pulled as one
         remote = f"{self.registry.address}/{self._repository(name)}"
         image = self.engine.pull(remote, tag, output, auth=self.registry.auth())
         self.engine.tag(image, self._repository(name), tag)
@@ -163,6 +173,12 @@ class RegistryStore:
 
     def publish(self, name: str, image: str, tags: list[str], output: Output) -> str:
         self.registry.ping()
+        if name in self.vms:
+            from .vm.artifact import push_disk
+            parent = self.vms[name]
+            return push_disk(self.registry, self.engine, self._repository(name), image, tags, cache=self.disks,
+                             labels={LABEL_NAMESPACE: self.namespace, LABEL_RESOURCE: name}, output=output,
+                             sources=[self._repository(parent)] if parent else [])
         remote = f"{self.registry.address}/{self._repository(name)}"
         digests = set()
         for tag in tags:
@@ -192,6 +208,8 @@ class RegistryStore:
 
 def store_for(project: Project, engine: Engine) -> ReleaseStore:
     if project.settings.registry:
+        from .credentials import lookup as login_for  # only runs with a registry read credentials
+
         address = project.settings.registry
         return RegistryStore(project, engine, Registry(address, timeout=project.settings.registry_timeout,
                                                        credentials=login_for(address)))

@@ -86,7 +86,10 @@ def untested_warning(resources: Mapping[str, Resource]) -> str | None:
     untested = [r for _, r in sorted(resources.items()) if not r.checks and not r.untested_ok]
     if not untested:
         return None
-    listed = ", ".join(f"{r.name} ({r.display or r.source})" for r in untested)
+    shown = 10  # a large project names the first few: one console line, not five hundred names
+    listed = ", ".join(f"{r.name} ({r.display or r.source})" for r in untested[:shown])
+    if len(untested) > shown:
+        listed += f" and {len(untested) - shown} more"
     return (f"warning: {len(untested)} resource(s) declare no smoke tests; their images are released untested: "
             f"{listed} — add resources/<name>/{DEFAULT_TESTS}, or set `tests: {NO_TESTS}` in resource.yaml "
             "to release untested on purpose")

@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 import secrets
 import subprocess
+import time
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 
-from helpers import REPO, RegistryProcess, registry_installed, remove_namespace, start_registry
+from catalogue_build import BUILD_TIMEOUT, Catalogue
+from helpers import REPO, RegistryProcess, registry_installed, remove_namespace, run_doit, start_registry
 
 
 def _engine_client() -> Any:
@@ -64,3 +66,22 @@ def registry(tmp_path: Path) -> Iterator[RegistryProcess]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def catalogue(docker_client: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Catalogue]:
+    """`doit` over the real repository: the whole catalogue, under a namespace of its own, with its
+    own doit database and output folder — built once per session, shared by tests/test_catalogue.py
+    and tests/test_swarm_catalogue_engine.py; that namespace's images and containers go afterwards."""
+    from calvin_tasks.project import load_project
+
+    namespace = f"calvin-catalogue-{secrets.token_hex(4)}"
+    folder = tmp_path_factory.mktemp("catalogue")
+    project = load_project(REPO)
+    try:
+        started = time.monotonic()
+        result = run_doit(REPO, "--db-file", str(folder / "doit.sqlite3"), namespace=namespace,
+                          env={"CALVIN_OUTPUT": str(folder / "out")}, timeout=BUILD_TIMEOUT)
+        yield Catalogue(namespace, folder / "out", project, result, time.monotonic() - started)
+    finally:
+        remove_namespace(docker_client, namespace)

@@ -5,11 +5,12 @@ own small cluster on this machine; `close()` removes everything it made, also af
       ├─ veth → netns calvsw<n>-1: eth0 10.231.<n>.2, dockerd "node-1" (swarm manager)
       └─ veth → netns calvsw<n>-2: eth0 10.231.<n>.3, dockerd "node-2" (swarm worker)
 
-Each dockerd is started with `nsenter --net=/var/run/netns/<ns>` (not `ip netns exec`, which
-remounts /sys: dockerd then fails with "Devices cgroup isn't mounted") inside `unshare --uts` (a
-host name of its own, the Swarm node's name), with its own bridge inside its namespace, data-root,
-exec-root and socket, `--iptables=false` (it adds no firewall rule) and the registry marked
-insecure. Only root can do this.
+Each dockerd (bench/dockerd.py, shared with the private engine of the benchmark and the fault
+tests) is started with `nsenter --net=/var/run/netns/<ns>` (not `ip netns exec`, which remounts
+/sys: dockerd then fails with "Devices cgroup isn't mounted") inside `unshare --uts` (a host name of
+its own, the Swarm node's name), with its own bridge inside its namespace, data-root, exec-root and
+socket, `--iptables=false` (it adds no firewall rule) and the registry marked insecure. Only root
+can do this.
 """
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ import signal
 import subprocess
 import time
 from pathlib import Path
+
+from bench.dockerd import Dockerd
 
 
 def possible() -> str | None:
@@ -43,12 +46,12 @@ class Node:
         self.netns = f"{cluster.token}-{index}"
         self.address = f"{cluster.prefix}.{index + 1}"
         self.token = f"{cluster.token}-{index}"
-        self.data_root = Path("/var/lib") / self.token
-        self.exec_root = Path("/run") / self.token
-        self.socket = f"/run/{self.token}.sock"
-        self.host = f"unix://{self.socket}"
-        self.log = cluster.work / f"dockerd-{index}.log"
-        self.process: subprocess.Popen[bytes] | None = None
+        prefix = ["nsenter", f"--net=/var/run/netns/{self.netns}", "unshare", "--uts", "sh", "-c",
+                  f'hostname {self.name} && exec "$@"', "sh"]
+        self.daemon = Dockerd(self.token, cluster.work / f"dockerd-{index}.log", prefix=prefix, timeout=90,
+                              args=[f"--insecure-registry={cluster.registry_address}", "--bip=172.31.250.1/24"],
+                              what=f"dockerd of {self.name}")
+        self.host = self.daemon.host
 
     def docker(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return _run("docker", "-H", self.host, *args, check=check)
@@ -68,50 +71,24 @@ class Node:
         _run("ip", "link", "set", veth, "up")
 
     def start(self) -> None:
-        (self.exec_root / "containerd" / "containerd.pid").unlink(missing_ok=True)
-        daemon = ["dockerd", "--iptables=false", "--ip-masq=false", "--log-level=warn",
-                  f"--insecure-registry={self.cluster.registry_address}", f"--data-root={self.data_root}",
-                  f"--exec-root={self.exec_root}", f"--pidfile=/run/{self.token}.pid", f"--host={self.host}",
-                  "--bip=172.31.250.1/24"]
-        command = ["nsenter", f"--net=/var/run/netns/{self.netns}", "unshare", "--uts", "sh", "-c",
-                   f'hostname {self.name} && exec "$@"', "sh", *daemon]
-        self.process = subprocess.Popen(command, stdout=self.log.open("ab"), stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL, start_new_session=True)
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"dockerd of {self.name} exited: {self.log.read_text()[-2000:]}")
-            if self.docker("version", check=False).returncode == 0:
-                return
-            time.sleep(0.3)
-        raise RuntimeError(f"dockerd of {self.name} did not answer within 90 s")
+        self.daemon.start()
+
+    def running(self) -> bool:
+        return self.daemon.running()
 
     def stop(self, timeout: float = 60) -> None:
         """Stop the engine as an operator would (SIGTERM: it stops its containers), killed if it hangs."""
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+        self.daemon.stop(timeout)
 
     def remove(self) -> None:
-        self.stop()
+        self.daemon.stop()
         # anything still running in the namespace (containerd, shims) ends with it
         for pid in _run("ip", "netns", "pids", self.netns, check=False).stdout.split():
             try:
                 os.kill(int(pid), signal.SIGKILL)
             except (ProcessLookupError, ValueError):
                 pass
-        roots = (str(self.exec_root) + "/", str(self.data_root) + "/")
-        mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines() if len(line.split()) > 1]
-        for point in sorted((m for m in mounts if (m + "/").startswith(roots)), key=len, reverse=True):
-            subprocess.run(["umount", "-l", point], capture_output=True)
-        for path in (self.exec_root, self.data_root):
-            shutil.rmtree(path, ignore_errors=True)
-        for leftover in (Path(self.socket), Path(f"/run/{self.token}.pid")):
-            leftover.unlink(missing_ok=True)
+        self.daemon.remove()
 
 
 class Cluster:
@@ -161,7 +138,7 @@ class Cluster:
 
     def close(self) -> None:
         for node in reversed(self.nodes):
-            if node.process is not None and node.process.poll() is None:
+            if node.running():
                 node.docker("swarm", "leave", "--force", check=False)
             node.remove()
         for kind, name in reversed(self.made):

@@ -17,8 +17,6 @@ them, secrets as files under /run/secrets holding the random values `doit secret
 """
 from __future__ import annotations
 
-import json
-import secrets
 import subprocess
 import time
 from dataclasses import dataclass
@@ -31,7 +29,8 @@ import requests
 from calvin_tasks.environments import Environment
 from calvin_tasks.model import Project
 from calvin_tasks.project import load_project
-from helpers import REPO, ran, remove_namespace, run_doit
+from catalogue_build import ENVIRONMENT, Catalogue, copy_of_the_repository
+from helpers import ran, run_doit
 from test_sample_build import build_sample
 
 pytestmark = pytest.mark.engine
@@ -54,58 +53,8 @@ PARENTS: dict[str, str | None] = {
 NO_SERVICE = {"debian", "base-linux", "build-executor"}
 # The resources the compose file runs; CALVIN_IMAGE_<NAME> passes each one's image.
 DEPLOYED = ["build-controller", "build-executor", "artefact-repository", "source-repository", "edge-proxy", "metrics"]
-ENVIRONMENT = "dev"
-
-BUILD_TIMEOUT = 1800
 EXECUTORS_TIMEOUT = 90
 SELF_TEST_TIMEOUT = 180
-
-
-# -- the catalogue, built once for the session ----------------------------------------------------
-
-@dataclass
-class Catalogue:
-    namespace: str
-    output: Path
-    project: Project
-    result: subprocess.CompletedProcess[str]
-    seconds: float
-
-    @property
-    def names(self) -> list[str]:
-        return sorted(self.project.resources)
-
-    def image(self, name: str) -> str:
-        """The content tag of `name`'s image: exactly the image that was built and tested."""
-        return f"{self.namespace}/{name}:{self.project.fingerprints[name].content_tag}"
-
-    def report(self, name: str) -> dict[str, Any]:
-        return dict(json.loads((self.output / "reports" / f"{name}.json").read_text()))
-
-    def manifest(self) -> dict[str, Any]:
-        return dict(json.loads((self.output / "releases" / "latest.json").read_text()))
-
-    def explain(self) -> str:
-        """The run's failures first (pytest cuts long messages), then its whole output."""
-        failures = "\n".join(line for line in self.result.stdout.splitlines() if line.startswith("FAILED "))
-        return (f"doit exited {self.result.returncode} after {self.seconds:.0f} s\n{failures}\n"
-                f"--- stderr\n{self.result.stderr[-20000:]}\n--- stdout\n{self.result.stdout[-40000:]}")
-
-
-@pytest.fixture(scope="session")
-def catalogue(docker_client: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Catalogue]:
-    """`doit` over the real repository: the whole catalogue, under a namespace of its own, with its
-    own doit database and output folder; that namespace's images and containers go afterwards."""
-    namespace = f"calvin-catalogue-{secrets.token_hex(4)}"
-    folder = tmp_path_factory.mktemp("catalogue")
-    project = load_project(REPO)
-    try:
-        started = time.monotonic()
-        result = run_doit(REPO, "--db-file", str(folder / "doit.sqlite3"), namespace=namespace,
-                          env={"CALVIN_OUTPUT": str(folder / "out")}, timeout=BUILD_TIMEOUT)
-        yield Catalogue(namespace, folder / "out", project, result, time.monotonic() - started)
-    finally:
-        remove_namespace(docker_client, namespace)
 
 
 def test_the_catalogue_builds_tests_and_releases(catalogue: Catalogue, docker_client: Any) -> None:
@@ -187,40 +136,6 @@ def _environment(project: Project, name: str) -> Environment:
     raise AssertionError(f"no environment '{name}' in configs/environments/")
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _copy_of_the_repository(target: Path, namespace: str) -> Path:
-    """resources/, configs/, dodo.py and pyproject.toml; dev's published ports on free loopback
-    ports and its volumes named for this session, so a developer's own dev environment is untouched."""
-    import shutil
-
-    import yaml
-
-    target.mkdir(parents=True)
-    for name in ("resources", "configs", "samples"):
-        if (REPO / name).is_dir():
-            shutil.copytree(REPO / name, target / name, ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("dodo.py", "pyproject.toml"):
-        shutil.copy2(REPO / name, target / name)
-    dev = target / "configs" / "environments" / f"{ENVIRONMENT}.yaml"
-    data = yaml.safe_load(dev.read_text())
-    for service in data["services"].values():
-        for port in list((service or {}).get("publish") or {}):
-            service["publish"][port] = f"127.0.0.1:{_free_port()}"
-        for volume in list((service or {}).get("volumes") or {}):
-            service["volumes"][volume] = f"{namespace}-{service['volumes'][volume]}"
-    data["services"]["metrics"] = {**(data["services"].get("metrics") or {}),
-                                   "publish": {9090: f"127.0.0.1:{_free_port()}"}}
-    dev.write_text(yaml.safe_dump(data, sort_keys=False))
-    return target
-
-
 @pytest.fixture(scope="session")
 def deployment(catalogue: Catalogue, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
     """`doit secrets dev`, `doit pin dev`, `doit up:dev` over the catalogue this session released —
@@ -228,7 +143,7 @@ def deployment(catalogue: Catalogue, tmp_path_factory: pytest.TempPathFactory) -
     if catalogue.result.returncode != 0:
         pytest.fail("the catalogue did not build, test and release; nothing to deploy\n" + catalogue.explain())
     folder = tmp_path_factory.mktemp("deployment")
-    root = _copy_of_the_repository(folder / "project", catalogue.namespace)
+    root = copy_of_the_repository(folder / "project", catalogue.namespace)
     project_name = f"{catalogue.namespace}-dev"
     env = {"CALVIN_SECRETS": str(folder / "secrets"), "CALVIN_COMPOSE_PROJECT": project_name,
            "CALVIN_OUTPUT": str(catalogue.output)}

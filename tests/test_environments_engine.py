@@ -2,8 +2,9 @@
 a changed value or pin replaces exactly the affected instances, secrets never written down,
 promote by digest, history, down.
 
-The resources are tiny busybox images: `web` serves a page made from its configuration with
-busybox httpd (its smoke-test service check is its health check), `worker` runs two instances.
+The resources are tiny busybox images (tests/busybox_services.py): `web` serves a page made from its
+configuration with busybox httpd (its smoke-test service check is its health check) and its file
+value `web_motd`, `worker` runs two instances.
 """
 from __future__ import annotations
 
@@ -16,62 +17,22 @@ from typing import Any, Iterator
 
 import pytest
 
-from helpers import BUSYBOX, make_project, ran, run_doit
+from busybox_services import free_port, web_and_worker
+from helpers import make_project, ran, run_doit
 
 pytestmark = pytest.mark.engine
 
-# The deploy's health check runs the image's curl (base-linux has it); busybox images get a small one.
-CURL = """#!/bin/busybox sh
-# curl -s -o /dev/null --max-time N -w '%{http_code}' http://127.0.0.1:PORT/PATH, with busybox nc
-url="$(eval echo \\${$#})"; rest="${url#http://}"; hostport="${rest%%/*}"; path="/${rest#*/}"
-printf 'GET %s HTTP/1.0\\r\\n\\r\\n' "$path" | nc -w 3 "${hostport%:*}" "${hostport#*:}" | head -n 1 | cut -d' ' -f2
-"""
-
-WEB_START = """#!/bin/busybox sh
-mkdir -p /www
-echo "$CALVIN_GREETING from $(hostname)" > /www/index.html
-test -s "$CALVIN_WEB_TOKEN_FILE" || { echo "no token" >&2; exit 78; }
-exec httpd -f -p 8080 -h /www
-"""
-
-
-def resource(name: str, version: str, extra_yaml: str, dockerfile_tail: str, files: dict[str, str]) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        f"resources/{name}/resource.yaml": f"description: {name}\ngroup: supporting\nversion: {version}\n" + extra_yaml,
-        f"resources/{name}/busybox": BUSYBOX,
-        f"resources/{name}/Dockerfile": "FROM scratch\nCOPY busybox /bin/busybox\n"
-                                        'RUN ["/bin/busybox", "--install", "-s", "/bin"]\n' + dockerfile_tail,
-    }
-    out.update({f"resources/{name}/{path}": text for path, text in files.items()})
-    return out
-
 
 def project_files(namespace: str) -> dict[str, Any]:
-    web = resource("web", "1.0.0", (
-        "config:\n  greeting: {type: string}\n  web_token: {type: secret}\n"
-        "runtime:\n  ports: [8080]\n  health: page answers\n"),
-        "COPY start curl /\nRUN chmod 755 /start /curl && mv /curl /bin/curl\nEXPOSE 8080\nCMD [\"/start\"]\n",
-        {"start": WEB_START, "curl": CURL, "tests.yaml": (
-            "services:\n  - name: page answers\n    port: 8080\n    timeout: 20\n"
-            "    env: {CALVIN_GREETING: hello, CALVIN_WEB_TOKEN_FILE: /start}\n"
-            "    http: {path: /, status: 200, body: hello}\n")})
-    worker = resource("worker", "1.0.0", "", 'CMD ["sleep", "100000"]\n',
-                      {"tests.yaml": "commands:\n  - name: sleeps\n    run: [sh, -c, 'command -v sleep']\n"})
     environment = ("description: {env}\ndeploy: compose\nservices:\n"
                    "  web: {{publish: {{8080: \"127.0.0.1:{port}\"}}}}\n"
                    "  worker: {{instances: [{env}-worker-1, {env}-worker-2]}}\n"
-                   "values:\n  greeting: {greeting}\n  web_token: {{secret: {env}/web-token}}\n")
-    return {**web, **worker,
+                   "values:\n  greeting: {greeting}\n  web_token: {{secret: {env}/web-token}}\n"
+                   "  web_motd: {{file: files/motd.txt}}\n")
+    return {**web_and_worker(),
+            "configs/environments/files/motd.txt": "first message of the day\n",
             "configs/environments/dev.yaml": environment.format(env="dev", port=free_port(), greeting="hello dev"),
             "configs/environments/prod.yaml": environment.format(env="prod", port=free_port(), greeting="hello prod")}
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Env:
@@ -91,9 +52,9 @@ class Env:
         found = client.api.containers(filters={"label": f"com.docker.compose.project={self.namespace}-dev"})
         return {c["Labels"]["com.docker.compose.service"]: c["Id"] for c in found}
 
-    def page(self) -> str:
+    def page(self, path: str = "") -> str:
         port = re.search(r'127\.0\.0\.1:(\d+)', (self.root / "configs/environments/dev.yaml").read_text()).group(1)  # type: ignore[union-attr]
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as response:  # noqa: S310
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/{path}", timeout=5) as response:  # noqa: S310
             return str(response.read().decode())
 
 
@@ -148,6 +109,19 @@ def test_an_environment_runs_its_pins_and_replaces_exactly_what_changed(env: Env
     assert second["web"] != first["web"]
     assert {k: v for k, v in second.items() if k != "web"} == {k: v for k, v in first.items() if k != "web"}
     assert env.page() == "hello again from web\n"
+
+    # a changed file value: again exactly the service that reads it, the file read-only in it
+    assert env.page("motd.txt") == "first message of the day\n"
+    (env.root / "configs" / "environments" / "files" / "motd.txt").write_text("second message\n")
+    env.doit("up:dev")
+    changed = env.containers(docker_client)
+    assert changed["web"] != second["web"]
+    assert {k: v for k, v in changed.items() if k != "web"} == {k: v for k, v in second.items() if k != "web"}
+    assert env.page("motd.txt") == "second message\n"
+    mounts = docker_client.api.inspect_container(changed["web"])["Mounts"]
+    assert [(m["Destination"], m["RW"]) for m in mounts if "configs" in m["Destination"]] == \
+        [("/run/configs/web_motd", False)], mounts
+    second = changed
 
     # a new release of worker, pinned: the two workers are replaced, web keeps running
     worker = env.root / "resources" / "worker"

@@ -22,7 +22,6 @@ from calvin_tasks.manifest import build_seconds
 from calvin_tasks.model import ConfigKey
 from calvin_tasks.environments import _type_problem
 from calvin_tasks.project import load_project
-from calvin_tasks.validate import untested_warning
 from helpers import DOIT, make_project
 from test_plan_equals_run import World, resource_files
 
@@ -245,35 +244,6 @@ def test_a_url_must_have_a_scheme_the_image_accepts() -> None:
     assert _type_problem(key, "https://api:9000") is None
     assert "scheme http or https" in (_type_problem(key, "tcp://api:9000") or "")
     assert _type_problem(ConfigKey("upstream", "url"), "tcp://api:9000") is None
-
-
-def test_resources_without_smoke_tests_are_named_in_one_warning(tmp_path: Path) -> None:
-    files: dict[str, str | bytes | Path] = {}
-    for name in ("a", "b", "c"):
-        files.update(resource_files(name, None))
-    files["resources/a/tests.yaml"] = ""
-    (tmp_path / "resources" / "b").mkdir(parents=True)
-    files["resources/b/resource.yaml"] = "description: b\ngroup: base\nversion: 1.0.0\ntests: none\n"
-    files["resources/b/tests.yaml"] = ""
-    make_project(tmp_path, files)
-
-    warning = untested_warning(load_project(tmp_path).resources)
-
-    assert warning is not None and "1 resource(s) declare no smoke tests" in warning
-    assert "a (resources/a/resource.yaml)" in warning and "b (" not in warning and "c (" not in warning
-    assert "tests: none" in warning
-
-
-def test_doit_config_prints_the_untested_warning_once(tmp_path: Path) -> None:
-    files: dict[str, str | bytes | Path] = dict(resource_files("a", None))
-    del files["resources/a/tests.yaml"]
-    make_project(tmp_path, files)
-
-    done = subprocess.run([*DOIT, "config"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
-
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert (done.stdout + done.stderr).count("declare no smoke tests") == 1
-    assert "a (resources/a/resource.yaml)" in done.stdout + done.stderr
 
 
 def test_the_run_facts_read_the_plans_release_decisions(tmp_path: Path) -> None:

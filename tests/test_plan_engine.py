@@ -15,8 +15,8 @@ from typing import Any, Callable
 import pytest
 
 from helpers import RegistryProcess, ran, remove_namespace, run_doit
-from test_plan_equals_run import (STEP, delete_database, edit_content, edit_description, edit_parent,
-                                  edit_tests, edit_version, generate)
+from test_plan_equals_run import (delete_database, edit_content, edit_description, edit_parent,
+                                  edit_tests, edit_version, generate, plan_steps)
 
 pytestmark = pytest.mark.engine
 
@@ -37,14 +37,7 @@ class Machine:
     def plan(self) -> tuple[set[str], set[str]]:
         result = self.doit("plan")
         assert result.returncode == 0, result.stdout + result.stderr
-        will, blocked = set(), set()
-        for line in result.stdout.splitlines():
-            match = STEP.match(line)
-            if match and match.group(2) == "will run":
-                will.add(match.group(1))
-            elif match and match.group(2) == "blocked":
-                blocked.add(match.group(1))
-        return will, blocked
+        return plan_steps(result.stdout)
 
     def remove_images(self, name: str) -> None:
         for image in self.client.api.images():

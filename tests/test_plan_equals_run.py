@@ -66,14 +66,20 @@ class World:
         """(will run, blocked, the plan's last line)."""
         result = self.doit("plan")
         assert result.code == 0, result.output
-        will, blocked = set(), set()
-        for line in result.output.splitlines():
-            match = STEP.match(line)
-            if match and match.group(2) == "will run":
-                will.add(match.group(1))
-            elif match and match.group(2) == "blocked":
-                blocked.add(match.group(1))
+        will, blocked = plan_steps(result.output)
         return will, blocked, result.output.strip().splitlines()[-1]
+
+
+def plan_steps(output: str) -> tuple[set[str], set[str]]:
+    """The steps `doit plan` printed as "will run" and as "blocked"."""
+    will, blocked = set(), set()
+    for line in output.splitlines():
+        match = STEP.match(line)
+        if match and match.group(2) == "will run":
+            will.add(match.group(1))
+        elif match and match.group(2) == "blocked":
+            blocked.add(match.group(1))
+    return will, blocked
 
 
 # -- edits ---------------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import json
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Iterator
 
@@ -312,7 +313,7 @@ class RecordingEngine:
 
 
 def store_with(address: str, engine: RecordingEngine) -> RegistryStore:
-    project = SimpleNamespace(settings=SimpleNamespace(namespace="calvin"))
+    project = SimpleNamespace(settings=SimpleNamespace(namespace="calvin", output=Path("out")), resources={})
     return RegistryStore(project, engine, Registry(address, timeout=5))  # type: ignore[arg-type]
 
 

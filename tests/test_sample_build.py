@@ -17,7 +17,8 @@ from outside, through its edge proxy only, as a person would:
 
 It returns a `SampleBuild`: the build's duration and the artefact's digest path. The system test
 that calls it is tests/test_catalogue.py's `test_the_sample_project_builds_end_to_end` (the
-catalogue deployed with docker-compose); the `doit up:dev` system test calls it the same way.
+catalogue deployed with docker-compose by `doit up:dev`); tests/test_swarm_catalogue_engine.py calls
+it the same way on a two-node swarm, before and after the executors' node is lost.
 """
 from __future__ import annotations
 

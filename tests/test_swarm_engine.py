@@ -1,9 +1,10 @@
 """An environment on a real two-node Docker Swarm (`deploy: swarm`): two dockerds, each in a network
 namespace of its own (tests/swarm_nodes.py), a registry both reach, the tiny busybox resources of
-test_environments_engine.py. Calvin runs as an operator on the manager (inside node-1's namespace).
+tests/busybox_services.py. Calvin runs as an operator on the manager (inside node-1's namespace).
 
 Deploy with the workers placed on node-2 → status names the nodes → a new worker pin rolls only the
-workers → a rotated secret is a new Swarm object, the old one removed → a value that breaks the
+workers → a rotated secret is a new Swarm object, the old one removed → a changed file value is a
+new Swarm config: only web rolls, the old config removed → a value that breaks the
 health check is rolled back and `doit up` fails naming the service → node-2's engine stops and
 Swarm reschedules the workers on node-1 while the web page keeps answering → down removes it all.
 The measured times are printed (run with -s) and written to out/swarm-timings.txt of the project.
@@ -20,19 +21,10 @@ from typing import Any, Iterator
 import pytest
 
 import swarm_nodes
+from busybox_services import free_port, web_and_worker
 from helpers import DOIT, RegistryProcess, make_project, ran, registry_installed
-from test_environments_engine import CURL, free_port, resource
 
 pytestmark = pytest.mark.engine
-
-WEB_START = """#!/bin/busybox sh
-mkdir -p /www
-echo "$CALVIN_GREETING from $(hostname)" > /www/index.html
-test -s "$CALVIN_WEB_TOKEN_FILE" || { echo "no token" >&2; exit 78; }
-# a greeting of "break" serves the wrong port: the health check fails
-test "$CALVIN_GREETING" = break && exec httpd -f -p 8081 -h /www
-exec httpd -f -p 8080 -h /www
-"""
 
 ENVIRONMENT = """description: dev on a two-node swarm
 deploy: swarm
@@ -42,21 +34,13 @@ services:
 values:
   greeting: {greeting}
   web_token: {{secret: web-token}}
+  web_motd: {{file: files/motd.txt}}
 """
 
 
 def project_files(port: int) -> dict[str, Any]:
-    web = resource("web", "1.0.0", (
-        "config:\n  greeting: {type: string}\n  web_token: {type: secret}\n"
-        "runtime:\n  ports: [8080]\n  health: page answers\n"),
-        "COPY start curl /\nRUN chmod 755 /start /curl && mv /curl /bin/curl\nEXPOSE 8080\nCMD [\"/start\"]\n",
-        {"start": WEB_START, "curl": CURL, "tests.yaml": (
-            "services:\n  - name: page answers\n    port: 8080\n    timeout: 10\n"
-            "    env: {CALVIN_GREETING: hello, CALVIN_WEB_TOKEN_FILE: /start}\n"
-            "    http: {path: /, status: 200, body: hello}\n")})
-    worker = resource("worker", "1.0.0", "", 'CMD ["sleep", "100000"]\n',
-                      {"tests.yaml": "commands:\n  - name: sleeps\n    run: [sh, -c, 'command -v sleep']\n"})
-    return {**web, **worker, "configs/environments/dev.yaml": ENVIRONMENT.format(port=port, greeting="hello swarm")}
+    return {**web_and_worker(check_timeout=10), "configs/environments/files/motd.txt": "first message\n",
+            "configs/environments/dev.yaml": ENVIRONMENT.format(port=port, greeting="hello swarm")}
 
 
 class Operator:
@@ -103,12 +87,13 @@ class Operator:
             found[name.split(".")[0][len(self.stack) + 1:]] = (task, node, state)
         return found
 
-    def page(self) -> str:
-        with urllib.request.urlopen(f"http://{self.manager.address}:{self.port}/", timeout=3) as response:  # noqa: S310
+    def page(self, path: str = "") -> str:
+        url = f"http://{self.manager.address}:{self.port}/{path}"
+        with urllib.request.urlopen(url, timeout=3) as response:  # noqa: S310
             return str(response.read().decode())
 
-    def secrets(self) -> list[str]:
-        return self.manager.docker("secret", "ls", "--format", "{{.Name}}").stdout.split()
+    def secrets(self, kind: str = "secret") -> list[str]:
+        return self.manager.docker(kind, "ls", "--format", "{{.Name}}").stdout.split()
 
 
 @pytest.fixture
@@ -189,7 +174,22 @@ def test_an_environment_runs_on_two_swarm_nodes_rolls_and_survives_a_node(operat
     op.timed("rolling update after a rotated secret (web)", "up:dev")
     new = [name for name in op.secrets() if "web-token" in name]
     assert len(old) == len(new) == 1 and old != new
-    assert op.tasks()["web"][0] != second["web"][0] and op.page() == "hello swarm from web\n"
+    third = op.tasks()
+    assert third["web"][0] != second["web"][0] and op.page() == "hello swarm from web\n"
+
+    # a changed file value is a new Swarm config: only web (which reads it) rolls, the old config goes
+    old = [name for name in op.secrets("config") if "web_motd" in name]
+    assert op.page("motd.txt") == "first message\n" and "configs:" in stack_file
+    assert re.fullmatch(rf"{op.stack}_web_motd-[0-9a-f]{{12}}", old[0]), old
+    (op.root / "configs" / "environments" / "files" / "motd.txt").write_text("second message\n")
+    rolled = op.timed("rolling update after a changed file value (web)", "up:dev")
+    new = [name for name in op.secrets("config") if "web_motd" in name]
+    assert len(old) == len(new) == 1 and old != new, (old, new)
+    assert f"removed unused swarm config {old[0]}" in rolled.stdout, rolled.stdout
+    fourth = op.tasks()
+    assert fourth["web"][0] != third["web"][0]
+    assert all(fourth[w] == third[w] for w in ("dev-worker-1", "dev-worker-2"))
+    assert op.page("motd.txt") == "second message\n"
 
     # a value that fails the health check: rolled back, `doit up` fails naming the service
     environment = op.root / "configs" / "environments" / "dev.yaml"
@@ -234,3 +234,4 @@ def test_an_environment_runs_on_two_swarm_nodes_rolls_and_survives_a_node(operat
     assert "stopped" in down.stdout
     assert op.manager.docker("stack", "ls", "--format", "{{.Name}}").stdout.split() == []
     assert [name for name in op.secrets() if name.startswith(op.stack)] == []
+    assert [name for name in op.secrets("config") if name.startswith(op.stack)] == []

@@ -196,6 +196,12 @@ def test_released_to_a_registry_and_a_fresh_machine_builds_nothing(chain: Chain,
         with urllib.request.urlopen(f"{registry.url}/v2/{chain.namespace}/{name}/tags/list") as answer:
             tags = json.load(answer)["tags"]
         assert "1.0.0" in tags and _content_tag(chain, name) in tags and any(t.startswith("t-") for t in tags)
+        request = urllib.request.Request(f"{registry.url}/v2/{chain.namespace}/{name}/manifests/1.0.0",
+                                         headers={"Accept": "application/vnd.oci.image.manifest.v1+json"})
+        with urllib.request.urlopen(request) as answer:  # a VM disk artifact, not an image
+            manifest = json.load(answer)
+        assert manifest["config"]["mediaType"] == "application/vnd.calvin.vm.config.v1+json"
+        assert [layer["mediaType"].rsplit(".", 1)[-1] for layer in manifest["layers"]] == ["qcow2", "kernel", "initrd"]
     # the same checkout on a machine that holds nothing (no images, no records): the registry says all is done
     remove_namespace(docker_client, chain.namespace)
     planned = run_doit(chain.root, "plan", namespace=chain.namespace,

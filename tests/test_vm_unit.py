@@ -102,5 +102,34 @@ def test_the_accelerator_can_be_chosen_without_a_probe(monkeypatch: pytest.Monke
     machine.accelerator.cache_clear()
 
 
+def test_the_accelerator_is_probed_once_per_kernel_and_host_boot(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    probes: list[Path] = []
+    monkeypatch.delenv("CALVIN_VM_ACCEL", raising=False)
+    monkeypatch.setattr(machine, "VERDICTS", tmp_path / "verdicts")
+    monkeypatch.setattr("calvin_tasks.vm.machine.os.access", lambda path, mode: True)
+
+    def probe(kernel: Path) -> str:
+        probes.append(kernel)
+        return "tcg"
+
+    monkeypatch.setattr(machine, "_probe", probe)
+    for name in ("out/disks/a/vmlinuz", "work/parent/vmlinuz", "other/vmlinuz"):
+        (tmp_path / name).parent.mkdir(parents=True)
+        (tmp_path / name).write_bytes(b"another kernel" if name.startswith("other") else b"a kernel")
+    machine.accelerator.cache_clear()
+    try:
+        # the same kernel in another folder (the packer build's copy of the parent's), and in another
+        # process (the in-process cache cleared): the recorded verdict, no second probe
+        assert machine.accelerator(tmp_path / "out/disks/a/vmlinuz") == "tcg"
+        machine.accelerator.cache_clear()
+        assert machine.accelerator(tmp_path / "work/parent/vmlinuz") == "tcg"
+        assert probes == [tmp_path / "out/disks/a/vmlinuz"]
+        assert machine.accelerator(tmp_path / "other/vmlinuz") == "tcg" and len(probes) == 2
+        assert sorted(p.read_text() for p in (tmp_path / "verdicts").iterdir()) == ["tcg\n", "tcg\n"]
+    finally:
+        machine.accelerator.cache_clear()
+
+
 def test_ssh_command_words_are_quoted_for_the_guest_shell() -> None:
     assert machine._quote("it's $HOME") == "'it'\"'\"'s $HOME'"

@@ -3,8 +3,9 @@
 Each instance is one compose service named after it (its host name); a resource's services also
 answer to the resource's name on the environment's network. Environment files hold the values
 and the paths of secrets, never a secret's value: each secret file is bind-mounted read-only from
-the secret store. A label carries a digest of the values and secrets a service reads, so a changed
-value replaces exactly the services that read it — and nothing else.
+the secret store, each file value (files.py) from the repository. A label carries a digest of the
+values, secrets and files a service reads, so a changed value replaces exactly the services that
+read it — and nothing else.
 """
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ import yaml
 
 from ..environments import Environment, runtime_environment
 from ..errors import CalvinError
-from ..model import Project, Resource
+from ..model import Placement, Project, Resource
+from . import files as file_values
 from . import secrets
 from .pins import Pin
 
@@ -63,6 +65,17 @@ def healthcheck(resource: Resource) -> dict[str, Any] | None:
             "start_period": f"{int(float(check.spec.get('timeout', 60)))}s"}
 
 
+def volume_mounts(resource: Resource, placement: Placement) -> tuple[list[str], dict[str, Any]]:
+    """(the service's volume mounts `docker volume:path`, the file's `volumes:` entries they need) —
+    the same for Compose and a stack file."""
+    mounts: list[str] = []
+    volumes: dict[str, Any] = {}
+    for volume, docker_volume in sorted(placement.volumes.items()):
+        mounts.append(f"{docker_volume}:{resource.runtime.volumes[volume]}")
+        volumes[docker_volume] = {"name": docker_volume}
+    return mounts, volumes
+
+
 def render(project: Project, environment: Environment, pins: Mapping[str, Pin]) -> tuple[dict[str, Any],
                                                                                        dict[str, str]]:
     """(the compose document, {env file name: content})."""
@@ -78,10 +91,15 @@ def render(project: Project, environment: Environment, pins: Mapping[str, Pin]) 
         files[f"{name}.env"] = env_file(environment, resource)
         config = hashlib.sha256(files[f"{name}.env"].encode()).hexdigest()[:16]
         mounts = [f"{secrets.path(environment, secret)}:{SECRETS_IN_CONTAINER}/{secret}:ro"
-                  for secret in secrets.names(environment, resource)]
-        for volume, docker_volume in sorted(placement.volumes.items()):
-            mounts.append(f"{docker_volume}:{resource.runtime.volumes[volume]}")
-            volumes[docker_volume] = {"name": docker_volume}
+                  for secret in secrets.names(environment, resource)] + file_values.mounts(environment, resource)
+        kept, needed = volume_mounts(resource, placement)
+        mounts += kept
+        volumes.update(needed)
+        labels = {LABEL: environment.name, "calvin.resource": name, "calvin.version": pin.version,
+                  "calvin.digest": pin.digest, "calvin.config": config,
+                  "calvin.secrets": secrets.fingerprint(environment, resource)}
+        if file_values.names(environment, resource):
+            labels["calvin.files"] = file_values.fingerprint(environment, resource)
         for instance in placement.instances:
             service: dict[str, Any] = {
                 "image": pin.image,
@@ -90,9 +108,7 @@ def render(project: Project, environment: Environment, pins: Mapping[str, Pin]) 
                 "volumes": mounts,
                 "restart": "unless-stopped",
                 "networks": {"default": {"aliases": [name]}},
-                "labels": {LABEL: environment.name, "calvin.resource": name, "calvin.version": pin.version,
-                           "calvin.digest": pin.digest, "calvin.config": config,
-                           "calvin.secrets": secrets.fingerprint(environment, resource)},
+                "labels": dict(labels),
             }
             if placement.publish:
                 service["ports"] = [f"{host}:{port}" for port, host in sorted(placement.publish.items())]

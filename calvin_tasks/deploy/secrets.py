@@ -11,7 +11,7 @@ import os
 import secrets
 from pathlib import Path
 
-from ..environments import Environment
+from ..environments import Environment, reference
 from ..errors import CalvinError
 from ..model import Resource
 
@@ -29,7 +29,7 @@ def names(environment: Environment, resource: Resource | None = None) -> list[st
     """The secrets an environment references (only those `resource` declares, when given)."""
     keys = None if resource is None else {key.name for key in resource.config}
     return sorted({value["secret"] for key, value in environment.values.items()
-                   if isinstance(value, dict) and (keys is None or key in keys)})
+                   if reference(value) == "secret" and (keys is None or key in keys)})
 
 
 def path(environment: Environment, name: str) -> Path:

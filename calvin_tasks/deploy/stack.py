@@ -5,9 +5,9 @@ given its host name, answering to its resource's name on the environment's overl
 differs is what a cluster needs: images only by registry digest (every node pulls them; nothing is
 built on a node), `endpoint_mode: dnsrr` (service virtual IPs do not route on every host), host-mode
 published ports, placement constraints and spread per resource, rolling updates that roll back on a
-failed health check, and secrets as Swarm secrets named by their content's hash — a changed value
-is a new object, so exactly the services reading it roll. The stack file names secrets; it never
-holds a value.
+failed health check, and secrets as Swarm secrets, file values as Swarm configs (files.py), both
+named by their content's hash — a changed value is a new object, so exactly the services reading it
+roll. The stack file names secrets; it never holds a value.
 """
 from __future__ import annotations
 
@@ -24,7 +24,9 @@ from ..errors import CalvinError, display_path
 from ..files import write_atomic
 from ..model import Project
 from . import pins as pinning
+from . import files as file_values
 from . import render, secrets
+from .files import SwarmConfig
 from .pins import Pin
 
 NETWORK = "calvin"
@@ -35,7 +37,7 @@ MONITOR = "10s"  # how long Swarm watches a new task before the next one (a fail
 @dataclass(frozen=True)
 class SwarmSecret:
     key: str      # the secret's name in the store and under /run/secrets in the container
-    name: str     # the Swarm object: <stack>_<key>_<hash8 of the value>
+    name: str     # the Swarm object: <stack>_<key>_<hash8 of the value> (files.object_name: ≤ 64 characters)
     path: Path    # its file in the secret store
 
 
@@ -48,7 +50,7 @@ def swarm_secrets(environment: Environment) -> dict[str, SwarmSecret]:
         path = secrets.path(environment, key)
         digest = hashlib.sha256(path.read_bytes()).hexdigest()[:8]
         safe = re.sub(r"[^a-zA-Z0-9_.-]+", "-", key).strip("-.")
-        found[key] = SwarmSecret(key, f"{stack}_{safe}_{digest}", path)
+        found[key] = SwarmSecret(key, file_values.object_name(stack, safe, "_", digest), path)
     return found
 
 
@@ -87,11 +89,15 @@ def _deploy(environment: Environment, name: str, pin: Pin, published: bool) -> d
 
 
 def render_stack(project: Project, environment: Environment, pins: Mapping[str, Pin],
-                 objects: Mapping[str, SwarmSecret]) -> dict[str, Any]:
+                 objects: Mapping[str, SwarmSecret],
+                 configs: Mapping[str, SwarmConfig] | None = None) -> dict[str, Any]:
     check_pins(project, environment, pins)
+    if configs is None:
+        configs = file_values.swarm_configs(environment, render.project_name(environment.name))
     services: dict[str, Any] = {}
     volumes: dict[str, Any] = {}
     used: set[str] = set()
+    used_configs: set[str] = set()
     for name, placement in environment.services.items():
         resource = project.resources[name]
         pin = pins.get(name)
@@ -101,10 +107,10 @@ def render_stack(project: Project, environment: Environment, pins: Mapping[str, 
         variables = runtime_environment(environment, resource, render.SECRETS_IN_CONTAINER)
         reads = [objects[key] for key in secrets.names(environment, resource)]
         used.update(secret.key for secret in reads)
-        mounts = []
-        for volume, docker_volume in sorted(placement.volumes.items()):
-            mounts.append(f"{docker_volume}:{resource.runtime.volumes[volume]}")
-            volumes[docker_volume] = {"name": docker_volume}
+        files = [configs[key] for key in file_values.names(environment, resource)]
+        used_configs.update(config.key for config in files)
+        mounts, needed = render.volume_mounts(resource, placement)
+        volumes.update(needed)
         for instance in placement.instances:
             service: dict[str, Any] = {
                 "image": pin.image,
@@ -116,6 +122,9 @@ def render_stack(project: Project, environment: Environment, pins: Mapping[str, 
             if reads:
                 service["secrets"] = [{"source": secret.name, "target": secret.key, "uid": str(secrets.SERVICE_UID),
                                        "gid": str(secrets.SERVICE_UID), "mode": 0o400} for secret in reads]
+            if files:
+                service["configs"] = [{"source": config.name, "target": config.target, "uid": "0", "gid": "0",
+                                       "mode": file_values.MODE} for config in files]
             if mounts:
                 service["volumes"] = mounts
             if placement.publish:
@@ -130,15 +139,18 @@ def render_stack(project: Project, environment: Environment, pins: Mapping[str, 
     if used:
         document["secrets"] = {objects[key].name: {"external": True, "name": objects[key].name}
                                for key in sorted(used)}
+    if used_configs:
+        document["configs"] = {configs[key].name: {"external": True, "name": configs[key].name}
+                               for key in sorted(used_configs)}
     if volumes:
         document["volumes"] = volumes
     return document
 
 
 def write(project: Project, environment: Environment, pins: Mapping[str, Pin],
-          objects: Mapping[str, SwarmSecret]) -> Path:
+          objects: Mapping[str, SwarmSecret], configs: Mapping[str, SwarmConfig] | None = None) -> Path:
     """out/environments/<env>/stack.yml; its path."""
-    document = render_stack(project, environment, pins, objects)
+    document = render_stack(project, environment, pins, objects, configs)
     file = render.folder(project, environment.name) / "stack.yml"
     header = (f"# Rendered by Calvin from {environment.display} and configs/pins/{environment.name}.yaml "
               f"(`doit up:{environment.name}`, deploy: swarm). Do not edit: it is rewritten on every run.\n")

@@ -1,22 +1,25 @@
 """Up, status and down for an environment with `deploy: swarm`, against the manager DOCKER_HOST names.
 
-up: the secrets become Swarm secrets (created from the store through the API, named by content
-hash), the stack file is rendered and deployed; Swarm rolls each changed service (one task at a
-time, rolled back when the new task fails its health check) and Calvin waits — bounded, with
-back-off — until every service runs its pinned digest, healthy, or names the services that rolled
-back or fail. Secrets no service uses any more are removed afterwards.
+up: the secrets become Swarm secrets (created from the store through the API), the file values
+Swarm configs (from the repository), both named by content hash; the stack file is rendered and
+deployed; Swarm rolls each changed service (one task at a time, rolled back when the new task fails
+its health check) and Calvin waits — bounded, with back-off — until every service runs its pinned
+digest, healthy, or names the services that rolled back or fail. Secrets and configs no service
+uses any more are removed afterwards.
 """
 from __future__ import annotations
 
 import time
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from pathlib import Path
+from typing import Any, Callable, Mapping
 
 from ..engine import Engine
 from ..environments import Environment
 from ..errors import StepFailed
 from ..model import Project
 from . import pins as pinning
+from . import files as file_values
 from . import render, secrets, stack
 from .converge import HEALTH_TIMEOUT, Running
 
@@ -35,20 +38,35 @@ def _manager(engine: Engine) -> None:
         raise StepFailed(why)
 
 
-def _sync_secrets(engine: Engine, environment: Environment, objects: dict[str, stack.SwarmSecret],
-                  output: Output) -> None:
-    labels = {STACK: _stack(environment), stack.LABEL: environment.name}
-    existing = {item["Spec"]["Name"] for item in engine.secrets(labels)}
-    for secret in objects.values():
-        if secret.name not in existing:
-            engine.create_secret(secret.name, secret.path.read_bytes(), labels)
-            output(f"created swarm secret {secret.name}")
+KINDS = ("secret", "config")
 
 
-def _prune_secrets(engine: Engine, environment: Environment, keep: set[str], output: Output) -> None:
-    for item in engine.secrets({STACK: _stack(environment), stack.LABEL: environment.name}):
-        if item["Spec"]["Name"] not in keep and engine.remove_secret(item["ID"]):
-            output(f"removed unused swarm secret {item['Spec']['Name']}")
+def _labels(environment: Environment) -> dict[str, str]:
+    return {STACK: _stack(environment), stack.LABEL: environment.name}
+
+
+def _listed(engine: Engine, kind: str, environment: Environment) -> list[dict[str, Any]]:
+    found = (engine.secrets if kind == "secret" else engine.configs)(_labels(environment))
+    return list(found)
+
+
+def _sync(engine: Engine, kind: str, environment: Environment, wanted: Mapping[str, Path], output: Output) -> None:
+    """Create each wanted object (name → the file holding its value) that does not exist yet."""
+    existing = {item["Spec"]["Name"] for item in _listed(engine, kind, environment)}
+    create = engine.create_secret if kind == "secret" else engine.create_config
+    for name, path in sorted(wanted.items()):
+        if name not in existing:
+            create(name, path.read_bytes(), _labels(environment))
+            output(f"created swarm {kind} {name}")
+
+
+def _prune(engine: Engine, environment: Environment, keep: set[str], output: Output) -> None:
+    """Remove the environment's secrets and configs not in `keep` that no service uses any more."""
+    for kind in KINDS:
+        remove = engine.remove_secret if kind == "secret" else engine.remove_config
+        for item in _listed(engine, kind, environment):
+            if item["Spec"]["Name"] not in keep and remove(item["ID"]):
+                output(f"removed unused swarm {kind} {item['Spec']['Name']}")
 
 
 def up(project: Project, engine: Engine, environment: Environment, output: Output) -> list[Running]:
@@ -57,13 +75,15 @@ def up(project: Project, engine: Engine, environment: Environment, output: Outpu
     stack.check_pins(project, environment, pins)
     _manager(engine)
     objects = stack.swarm_secrets(environment)
-    _sync_secrets(engine, environment, objects, output)
-    file = stack.write(project, environment, pins, objects)
+    configs = file_values.swarm_configs(environment, _stack(environment))
+    _sync(engine, "secret", environment, {secret.name: secret.path for secret in objects.values()}, output)
+    _sync(engine, "config", environment, {config.name: config.path for config in configs.values()}, output)
+    file = stack.write(project, environment, pins, objects, configs)
     output(f"rendered {file}")
     since = (datetime.now(timezone.utc) - timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%S")
     engine.stack_deploy(_stack(environment), file, output)
     found = wait_healthy(engine, environment, pins, since)
-    _prune_secrets(engine, environment, {secret.name for secret in objects.values()}, output)
+    _prune(engine, environment, {s.name for s in objects.values()} | {c.name for c in configs.values()}, output)
     return found
 
 
@@ -162,9 +182,9 @@ def down(engine: Engine, environment: Environment, volumes: bool, output: Output
         raise StepFailed(f"environment '{environment.name}' runs no stack '{_stack(environment)}' on this swarm")
     engine.stack_rm(_stack(environment), output)
     deadline = time.monotonic() + 60
-    while True:  # a secret can go once the tasks reading it are gone
-        _prune_secrets(engine, environment, set(), output)
-        left: list[dict[str, Any]] = engine.secrets({STACK: _stack(environment), stack.LABEL: environment.name})
+    while True:  # a secret or config can go once the tasks reading it are gone
+        _prune(engine, environment, set(), output)
+        left = [item for kind in KINDS for item in _listed(engine, kind, environment)]
         if not left or time.monotonic() > deadline:
             break
         time.sleep(1)

@@ -3,7 +3,8 @@
     transport.py   the one place SDK, requests and socket errors become Calvin's EngineError
     images.py      find, build, import, tag, push, pull
     containers.py  limited, labelled check containers, always removed
-    swarm.py       Docker Swarm: stacks, services, tasks, nodes, secrets
+    swarm.py       Docker Swarm: stacks, services, tasks, nodes, secrets, configs
+    contexts.py    the engine a Docker context (DOCKER_CONTEXT) names
 """
 from __future__ import annotations
 

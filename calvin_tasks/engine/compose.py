@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import StepFailed
+from . import contexts
 
 COMMAND = "docker-compose"
 
@@ -23,7 +24,9 @@ class Compose:
         binary = shutil.which(COMMAND)
         if binary is None:
             raise StepFailed(f"{COMMAND} is not installed — `make tools` installs Debian's docker-compose")
-        command = [binary, "--ansi", "never", "-p", self.project, "-f", str(self.file), *args]
+        context = contexts.named()  # the engine Calvin talks to: DOCKER_HOST is inherited, a context named
+        command = [binary, "--ansi", "never", *(["--context", context] if context else []), "-p", self.project,
+                   "-f", str(self.file), *args]
         try:
             done = subprocess.run(command, cwd=self.file.parent, capture_output=True, text=True, timeout=timeout,
                                   stdin=subprocess.DEVNULL)

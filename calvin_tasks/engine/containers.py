@@ -1,7 +1,6 @@
 """Containers in the engine: limited, labelled runs for smoke checks, always removed."""
 from __future__ import annotations
 
-import concurrent.futures
 import hashlib
 import io
 import tarfile
@@ -179,6 +178,7 @@ class ContainerApi:
             out, err = self._call("running a command in a service", "exec_start", exec_id, demux=True)
             return (out or b"").decode("utf-8", "replace"), (err or b"").decode("utf-8", "replace")
 
+        import concurrent.futures  # (imports logging: only when a service command runs)
         pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
         future = pool.submit(collect)
         try:

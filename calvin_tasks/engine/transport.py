@@ -17,6 +17,7 @@ import urllib.parse
 from typing import Any, Callable, Iterable, Iterator, TypeVar
 
 from ..errors import EngineError, EngineNotFound, EngineTimeout, EngineUnavailable, StepFailed
+from . import contexts
 
 DEFAULT_HOST = "unix:///var/run/docker.sock"
 CLIENT_TIMEOUT = 120.0  # seconds for one request; streams (build, push, pull) wait as long as they run
@@ -24,7 +25,11 @@ T = TypeVar("T")
 
 
 def address() -> str:
-    """Where the engine is: DOCKER_HOST, or Docker's own default socket."""
+    """Where the engine is: DOCKER_HOST, the host of the context DOCKER_CONTEXT names (contexts.py),
+    or Docker's own default socket."""
+    context = contexts.named()
+    if context is not None:
+        return contexts.endpoint(context).host
     return os.environ.get("DOCKER_HOST") or DEFAULT_HOST
 
 
@@ -47,9 +52,11 @@ class _UnixConnection(http.client.HTTPConnection):
 
 
 def unreachable(reason: str) -> EngineUnavailable:
+    context = contexts.named()
+    where = address() + (f" (Docker context '{context}')" if context else "")
     return EngineUnavailable(
-        f"cannot reach the Docker engine at {address()}: {reason} — start it "
-        "(`make engine` installs and starts one), or point DOCKER_HOST at a running engine")
+        f"cannot reach the Docker engine at {where}: {reason} — start it "
+        "(`make engine` installs and starts one), or point DOCKER_HOST (or DOCKER_CONTEXT) at a running engine")
 
 
 _SOCKET_REASONS: dict[type[BaseException], str] = {
@@ -82,8 +89,13 @@ class Transport:
         import docker
         import docker.errors
 
+        context = contexts.named()
+        found = contexts.endpoint(context) if context is not None else None
         try:
-            client = docker.from_env(timeout=int(self._timeout))
+            if found is not None:  # the context's host, with its TLS material
+                client = docker.DockerClient(base_url=found.host, tls=found.tls or False, timeout=int(self._timeout))
+            else:
+                client = docker.from_env(timeout=int(self._timeout))
             client.ping()
         except (docker.errors.DockerException, OSError) as err:
             raise unreachable(_connect_reason(err)) from None

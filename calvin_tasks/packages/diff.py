@@ -1,21 +1,26 @@
-"""Packages added, removed and changed between two package sets (two released versions' SBOMs)."""
+"""Packages added, removed and changed between two package sets (two released versions' SBOMs):
+Debian packages (name:arch) and pip's wheels (pypi:name)."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from ..bump import _SEMVER
 from ..model import Settings
-from .lock import Package, Packages
-from .sbom import SUFFIX, read_packages, sbom_facts, sbom_path
+from .lock import Package
+from .sbom import SUFFIX, read_components, sbom_facts, sbom_folder, sbom_path
+from .wheels import Wheel
+
+Item = Package | Wheel
 
 
 @dataclass(frozen=True)
 class PackageDiff:
-    added: tuple[Package, ...]
-    removed: tuple[Package, ...]
-    changed: tuple[tuple[Package, Package], ...]  # (old, new)
+    added: tuple[Item, ...]
+    removed: tuple[Item, ...]
+    changed: tuple[tuple[Item, Item], ...]  # (old, new)
 
     def __bool__(self) -> bool:
         return bool(self.added or self.removed or self.changed)
@@ -32,7 +37,7 @@ class PackageDiff:
                 "changed": [f"{o.key}@{o.version}→{n.version}" for o, n in self.changed]}
 
 
-def diff(old: Packages, new: Packages) -> PackageDiff:
+def diff(old: Mapping[str, Item], new: Mapping[str, Item]) -> PackageDiff:
     return PackageDiff(added=tuple(new[k] for k in sorted(set(new) - set(old))),
                        removed=tuple(old[k] for k in sorted(set(old) - set(new))),
                        changed=tuple((old[k], new[k]) for k in sorted(set(old) & set(new))
@@ -49,9 +54,11 @@ def _order(version: str) -> tuple[int, int, int, int, str]:
 
 def versions_with_sbom(settings: Settings, name: str) -> list[str]:
     """The versions of `name` with an SBOM here, oldest first (semantic version order)."""
-    folder = sbom_path(settings, name, "x").parent
-    found = [p.name[: -len(SUFFIX)] for p in folder.glob("*" + SUFFIX)] if folder.is_dir() else []
-    return sorted(found, key=_order)
+    try:
+        names = os.listdir(sbom_folder(settings, name))  # (Path.glob costs a no-op run more)
+    except OSError:
+        return []
+    return sorted((n[: -len(SUFFIX)] for n in names if n.endswith(SUFFIX)), key=_order)
 
 
 def previous_version(settings: Settings, name: str, version: str) -> str | None:
@@ -71,6 +78,7 @@ def package_facts(settings: Settings, name: str, version: str) -> dict[str, Any]
         return None
     before = previous_version(settings, name, version)
     if before is not None:
-        changes = diff(read_packages(sbom_path(settings, name, before)), read_packages(sbom_path(settings, name, version)))
+        changes = diff(read_components(sbom_path(settings, name, before)),
+                       read_components(sbom_path(settings, name, version)))
         facts["changes_since"] = {"version": before, **changes.as_json()}
     return facts

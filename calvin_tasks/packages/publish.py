@@ -12,7 +12,8 @@ from ..store import RegistryStore, ReleaseStore
 from .artifact import push_sbom, sbom_tag
 from .diff import diff, previous_version
 from .inventory import read_inventory
-from .sbom import created_of, make_sbom, read_packages, sbom_path, write_sbom
+from .sbom import created_of, make_sbom, read_components, sbom_path, write_sbom
+from .wheels import read_wheels
 
 
 def record_sbom(project: Project, engine: Engine, store: ReleaseStore, name: str, image: str,
@@ -24,14 +25,18 @@ def record_sbom(project: Project, engine: Engine, store: ReleaseStore, name: str
         if info is None:
             output(f"no SBOM for {name} {resource.version}: its image is not in this engine")
             return
-        packages = read_inventory(engine, image, {LABEL_NAMESPACE: settings.namespace, LABEL_RESOURCE: name})
+        labels = {LABEL_NAMESPACE: settings.namespace, LABEL_RESOURCE: name}
+        packages = read_inventory(engine, image, labels)
+        wheels = read_wheels(engine, image, labels) if packages else {}  # as the build's check reads them
         created = created_of(info.labels.get("org.opencontainers.image.created"))
-        text = make_sbom(name, resource.version, project.fingerprints[name].build, created, packages)
+        text = make_sbom(name, resource.version, project.fingerprints[name].build, created, packages,
+                         {w.name: w.version for w in wheels.values()})
         path, digest = write_sbom(settings, name, resource.version, text)
-        say(f"{name}: SBOM {display_path(path)} ({len(packages)} packages, {digest[:19]})")
+        counted = f"{len(packages)} packages" + (f", {len(wheels)} wheels" if wheels else "")
+        say(f"{name}: SBOM {display_path(path)} ({counted}, {digest[:19]})")
         before = previous_version(settings, name, resource.version)
         if before is not None:
-            changes = diff(read_packages(sbom_path(settings, name, before)), packages)
+            changes = diff(read_components(sbom_path(settings, name, before)), read_components(path))
             for line in changes.lines() or ["(no package changes)"]:
                 say(f"{name} since {before}: {line}")
     if isinstance(store, RegistryStore) and isinstance(store.registry, Registry):  # (not a test's stand-in)

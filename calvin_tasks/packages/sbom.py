@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import uuid
 from datetime import datetime, timezone
+from functools import cache
 from pathlib import Path
-from typing import Any
-
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Mapping
 
 if TYPE_CHECKING:  # the libraries load only when an SBOM is made or read: a no-op run never needs them
     from packageurl import PackageURL
@@ -22,6 +20,7 @@ from ..errors import StepFailed
 from ..files import write_atomic
 from ..model import Settings
 from .lock import Package, Packages, by_key
+from .wheels import Wheel, normalise, wheels_by_key
 
 SBOM_FOLDER = ("releases", "sbom")
 SUFFIX = ".cdx.json"
@@ -36,7 +35,7 @@ def deb_purl(package: Package) -> PackageURL:
 
 
 def make_sbom(name: str, version: str, fingerprint: str, created: datetime, packages: Packages,
-              wheels: dict[str, str] | None = None) -> str:
+              wheels: Mapping[str, str] | None = None) -> str:
     """The validated CycloneDX 1.5 JSON text for one image."""
     from cyclonedx.model import Property
     from cyclonedx.model.bom import Bom
@@ -45,6 +44,7 @@ def make_sbom(name: str, version: str, fingerprint: str, created: datetime, pack
     from cyclonedx.schema import SchemaVersion
     from cyclonedx.validation.json import JsonStrictValidator
     from packageurl import PackageURL
+    import uuid  # imports platform: loaded, like the libraries, only when an SBOM is made
 
     bom = Bom(serial_number=uuid.uuid5(uuid.NAMESPACE_URL, f"calvin:{name}:{fingerprint}"))
     bom.metadata.timestamp = created
@@ -56,7 +56,7 @@ def make_sbom(name: str, version: str, fingerprint: str, created: datetime, pack
                                      purl=purl, bom_ref=purl.to_string(),
                                      properties=[Property(name=SOURCE_PROPERTY, value=package.source)]))
     for wheel, wheel_version in sorted((wheels or {}).items()):
-        purl = PackageURL(type="pypi", name=wheel.lower(), version=wheel_version)
+        purl = PackageURL(type="pypi", name=normalise(wheel), version=wheel_version)  # PEP 503
         bom.components.add(Component(name=wheel, version=wheel_version, type=ComponentType.LIBRARY,
                                      purl=purl, bom_ref=purl.to_string()))
     bom.register_dependency(root, list(bom.components))
@@ -68,7 +68,17 @@ def make_sbom(name: str, version: str, fingerprint: str, created: datetime, pack
 
 
 def sbom_path(settings: Settings, name: str, version: str) -> Path:
-    return settings.output.joinpath(*SBOM_FOLDER, name, version + SUFFIX)
+    return sbom_folder(settings, name) / (version + SUFFIX)
+
+
+def sbom_folder(settings: Settings, name: str) -> Path:
+    return _folder(settings.output, name)
+
+
+@cache
+def _folder(output: Path, name: str) -> Path:
+    """A resource's SBOM folder, joined once per run (a no-op run asks for it per resource)."""
+    return output.joinpath(*SBOM_FOLDER, name)
 
 
 def write_sbom(settings: Settings, name: str, version: str, text: str) -> tuple[Path, str]:
@@ -85,8 +95,11 @@ def sbom_facts(settings: Settings, name: str, version: str) -> dict[str, Any] | 
         data = path.read_bytes()
     except OSError:
         return None
-    return {"packages": len(read_packages(path)), "sbom": str(path.relative_to(settings.output)),
-            "sbom_digest": "sha256:" + hashlib.sha256(data).hexdigest()}
+    # counted from the purls' types, read once: the manifest asks on every run, no-op or not
+    purls = [str(c.get("purl", "")) for c in json.loads(data).get("components", [])]
+    return {"packages": sum(p.startswith("pkg:deb/") and "@" in p for p in purls),
+            "wheels": sum(p.startswith("pkg:pypi/") and "@" in p for p in purls),
+            "sbom": str(path.relative_to(settings.output)), "sbom_digest": "sha256:" + hashlib.sha256(data).hexdigest()}
 
 
 def read_packages(path: Path) -> dict[str, Package]:
@@ -100,6 +113,18 @@ def read_packages(path: Path) -> dict[str, Package]:
             packages.append(Package(purl.name, purl.version, qualifiers.get("arch", "all"),
                                     _source(component) or purl.name))
     return by_key(packages)
+
+
+def read_wheels(path: Path) -> dict[str, Wheel]:
+    """The Python distributions an SBOM lists (its pypi purls)."""
+    document = json.loads(path.read_text(encoding="utf-8"))
+    purls = [_purl(c.get("purl", "pkg:generic/none")) for c in document.get("components", [])]
+    return wheels_by_key([Wheel(normalise(p.name), p.version) for p in purls if p.type == "pypi" and p.version])
+
+
+def read_components(path: Path) -> dict[str, Package | Wheel]:
+    """Everything an SBOM lists, Debian packages (name:arch) and wheels (pypi:name), for diffs."""
+    return {**read_packages(path), **read_wheels(path)}
 
 
 def _source(component: dict[str, Any]) -> str | None:

@@ -13,6 +13,7 @@ from ..engine import Engine, Output
 from ..model import LABEL_NAMESPACE, LABEL_RESOURCE, Project
 from .inventory import read_inventory
 from .lock import differences
+from .wheels import read_wheels
 
 SHOWN = 20
 # what the engine puts into every container it exports (mount points): not the image's own
@@ -64,6 +65,7 @@ def verify(project: Project, engine: Engine, name: str, image: str, parent_image
         tree, times = compare_trees(engine.file_tree(image=image, labels=labels),
                                     engine.file_tree(image=rebuilt, labels=labels))
         packages = differences(read_inventory(engine, image, labels), read_inventory(engine, rebuilt, labels))
+        packages += differences(read_wheels(engine, image, labels), read_wheels(engine, rebuilt, labels))
         return Verdict(image == rebuilt, tree, times, packages)
     finally:
         engine.remove_image(reference)

@@ -2,6 +2,7 @@
 
     run.py       one doit run: the project, the engine, the plan; DOIT_CONFIG
     reporter.py  the console: one line per step, results, the closing summary
+    steps.py     how a step and a command look to doit: actions, and the up-to-date check (the decision)
     pipeline.py  engine (decide), config, plan, build, test, release, manifest, per-resource tasks
     commands.py  bump, why, graph: what a person types between runs
     housekeeping.py  gc: remove superseded, unreleased images

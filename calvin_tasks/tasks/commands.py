@@ -7,11 +7,8 @@
 from __future__ import annotations
 
 import getopt
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
-from doit.exceptions import TaskFailed  # type: ignore[import-untyped]
-
-from .. import picture
 from ..bump import PARTS, plan_bumps, write_bump
 from ..errors import CalvinError, StepFailed, display_path
 from ..files import write_atomic
@@ -19,20 +16,9 @@ from ..plan import Plan
 from .reporter import say
 from ..why import compare
 from .run import Run, current
+from .steps import command
 
 BUMP_USAGE = "doit bump <resource>… [--part patch|minor|major] [--cascade]"
-
-
-def _command(function: Callable[..., None]) -> Callable[..., Any]:
-    """A doit action taking the task's arguments: Calvin's expected errors become one clear message."""
-    def action(run: Run, **arguments: Any) -> Any:
-        try:
-            function(run, **arguments)
-        except CalvinError as err:
-            return TaskFailed(str(err))
-        return True
-    action.__name__ = function.__name__  # doit passes an action with **arguments every task argument
-    return action
 
 
 # -- bump ------------------------------------------------------------------------------------------
@@ -75,7 +61,7 @@ def task_bump() -> dict[str, Any]:
     """Give resources a new version in resource.yaml (comments and layout kept); --cascade also bumps descendants."""
     run = current()
     return {
-        "actions": [(_command(_bump), [run])], "verbosity": 2, "pos_arg": "names",
+        "actions": [(command(_bump), [run])], "verbosity": 2, "pos_arg": "names",
         "params": [{"name": "part", "long": "part", "type": str, "default": "patch", "choices": [(p, "") for p in PARTS],
                     "help": "the part of the version to bump: patch (default), minor or major"},
                    {"name": "cascade", "long": "cascade", "inverse": "no-cascade", "type": bool,
@@ -136,7 +122,7 @@ def _why(run: Run, names: list[str] | None) -> None:
 def task_why() -> dict[str, Any]:
     """Name the inputs that changed since the image in the store: files, build settings, parent, version, tests."""
     run = current()
-    return {"actions": [(_command(_why), [run])], "verbosity": 2, "pos_arg": "names",
+    return {"actions": [(command(_why), [run])], "verbosity": 2, "pos_arg": "names",
             "doc": "why a resource's steps run: doit why [<resource>…]"}
 
 
@@ -149,6 +135,7 @@ def _broken(run: Run) -> Mapping[str, str]:
 
 
 def _graph(run: Run) -> None:
+    from .. import picture  # graphviz's side of Calvin: `doit graph` only
     project = run.project
     plan, trouble = _plan_or_none(run)
     if trouble:
@@ -171,5 +158,5 @@ def _graph(run: Run) -> None:
 def task_graph() -> dict[str, Any]:
     """Draw the resource graph, each resource coloured by its state: out/graph.dot and out/graph.svg."""
     run = current()
-    return {"actions": [(_command(_graph), [run])], "verbosity": 2,
+    return {"actions": [(command(_graph), [run])], "verbosity": 2,
             "doc": "draw the resource graph coloured by state: out/graph.svg"}

@@ -7,31 +7,21 @@
     doit down:<env>             stop it (volumes kept unless --volumes)
     doit secrets <env>          create missing secrets with random values; list which exist
     doit history [<resource>…]  releases: version, date, fingerprint, digest, tests, environments
+
+The deploy modules load when one of these commands runs, not on every `doit`.
 """
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
-from doit.exceptions import TaskFailed  # type: ignore[import-untyped]
-
-from ..deploy import converge, history, pins, secrets
 from ..environments import Environment
-from ..errors import CalvinError, StepFailed, display_path
+from ..errors import StepFailed, display_path
 from .reporter import prefixed, say
 from .run import Run, current
+from .steps import command
 
 
-def _command(function: Callable[..., None]) -> Callable[..., Any]:
-    """A doit action with the task's arguments (pos_arg, params): expected errors become one message."""
-    def action(*args: Any, **arguments: Any) -> Any:
-        try:
-            function(*args, **arguments)
-        except CalvinError as err:
-            return TaskFailed(str(err))
-        return True
-    action.__name__ = function.__name__
-    return action
 
 
 def environment(run: Run, name: str) -> Environment:
@@ -49,6 +39,7 @@ def _one(names: list[str], usage: str) -> str:
 
 
 def _pin(run: Run, names: list[str]) -> None:
+    from ..deploy import pins
     target = environment(run, _one(names, "doit pin <environment>"))
     found = pins.current(run.project, run.store, target)
     file = pins.write(run.project.settings.root, target.name, found, run.project.settings.registry)
@@ -58,6 +49,7 @@ def _pin(run: Run, names: list[str]) -> None:
 
 
 def _promote(run: Run, names: list[str]) -> None:
+    from ..deploy import pins
     if len(names or []) != 2:
         raise StepFailed("usage: doit promote <from> <to>")
     source, target = environment(run, names[0]), environment(run, names[1])
@@ -76,6 +68,7 @@ def _promote(run: Run, names: list[str]) -> None:
 
 
 def _up(run: Run, name: str) -> None:
+    from ..deploy import converge
     target = environment(run, name)
     run.engine.ping()
     started = time.monotonic()
@@ -87,6 +80,7 @@ def _up(run: Run, name: str) -> None:
 
 
 def _status(run: Run, name: str) -> None:
+    from ..deploy import converge, pins
     target = environment(run, name)
     pinned = pins.read(run.project.settings.root, name)
     found = converge.running(run.project, run.engine, target)
@@ -103,11 +97,13 @@ def _status(run: Run, name: str) -> None:
 
 
 def _down(run: Run, name: str, volumes: bool) -> None:
+    from ..deploy import converge
     converge.down(run.project, environment(run, name), volumes, prefixed(f"down:{name}"), run.engine)
     say(f"environment '{name}' stopped" + ("; its volumes removed" if volumes else "; its volumes kept"))
 
 
 def _secrets(run: Run, names: list[str]) -> None:
+    from ..deploy import secrets
     target = environment(run, _one(names, "doit secrets <environment>"))
     created, existing = secrets.ensure(target)
     for name in created:
@@ -119,6 +115,7 @@ def _secrets(run: Run, names: list[str]) -> None:
 
 
 def _history(run: Run, names: list[str]) -> None:
+    from ..deploy import history
     for line in history.table(history.history(run.project, run.store, list(names or []))):
         say(line)
 
@@ -126,7 +123,7 @@ def _history(run: Run, names: list[str]) -> None:
 def _environment_tasks(action: Any, doc: str, **extra: Any) -> Iterator[dict[str, Any]]:
     run = current()
     for found in run.project.environments:
-        yield {"name": found.name, "actions": [(_command(action), [run, found.name])], "verbosity": 2,
+        yield {"name": found.name, "actions": [(command(action), [run, found.name])], "verbosity": 2,
                "doc": doc.format(env=found.name), **extra}
 
 
@@ -150,7 +147,7 @@ def task_down() -> Iterator[dict[str, Any]]:
 
 
 def _named(action: Any, doc: str) -> dict[str, Any]:
-    return {"actions": [(_command(action), [current()])], "pos_arg": "names", "verbosity": 2, "doc": doc}
+    return {"actions": [(command(action), [current()])], "pos_arg": "names", "verbosity": 2, "doc": doc}
 
 
 def task_pin() -> dict[str, Any]:

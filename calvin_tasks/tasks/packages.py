@@ -11,18 +11,15 @@ import time
 from typing import Any
 
 from ..errors import StepFailed, display_path
-from ..packages.diff import diff, versions_with_sbom
-from ..packages.mirror import mirror_url, newest_versions
-from ..packages.refresh import apply as apply_updates
-from ..packages.refresh import locks, pending, table
-from ..packages.sbom import read_packages, sbom_path
-from ..packages.verify import SHOWN, verify
 from .reporter import prefixed, say
-from .commands import _command
 from .run import Run, current
+from .steps import command
 
 
 def _refresh(run: Run, apply: bool) -> None:  # noqa: A002 - the option's name
+    from ..packages.mirror import mirror_url, newest_versions
+    from ..packages.refresh import apply as apply_updates
+    from ..packages.refresh import locks, pending, table
     project = run.project
     started = time.monotonic()
     all_locks = locks(project)
@@ -57,7 +54,7 @@ def _refresh(run: Run, apply: bool) -> None:  # noqa: A002 - the option's name
 def task_refresh() -> dict[str, Any]:
     """Ask Debian's mirror which locked packages have newer versions; --apply rewrites locks and bumps."""
     run = current()
-    return {"actions": [(_command(_refresh), [run])], "verbosity": 2,
+    return {"actions": [(command(_refresh), [run])], "verbosity": 2,
             "params": [{"name": "apply", "long": "apply", "type": bool, "default": False,
                         "help": "rewrite the locks and bump the affected resources' patch versions"}],
             "doc": "pending Debian updates per resource (--apply: rewrite locks, bump versions)"}
@@ -67,6 +64,8 @@ DIFF_USAGE = "doit diff <resource> [<version> <version>]"
 
 
 def _diff(run: Run, arguments: list[str] | None) -> None:
+    from ..packages.diff import diff, versions_with_sbom
+    from ..packages.sbom import read_components, sbom_folder, sbom_path
     arguments = list(arguments or [])
     settings = run.project.settings
     if len(arguments) not in (1, 3) or arguments[0] not in run.project.resources:
@@ -78,13 +77,13 @@ def _diff(run: Run, arguments: list[str] | None) -> None:
         known = versions_with_sbom(settings, name)
         if len(known) < 2:
             raise StepFailed(f"{name} has {len(known)} released version(s) with an SBOM here "
-                             f"({display_path(sbom_path(settings, name, 'x').parent)}): name two versions")
+                             f"({display_path(sbom_folder(settings, name))}): name two versions")
         old, new = known[-2], known[-1]
     missing = [v for v in (old, new) if not sbom_path(settings, name, v).is_file()]
     if missing:
         raise StepFailed(f"no SBOM of {name} {', '.join(missing)} here — released versions with one: "
                          f"{', '.join(versions_with_sbom(settings, name)) or 'none'}")
-    changes = diff(read_packages(sbom_path(settings, name, old)), read_packages(sbom_path(settings, name, new)))
+    changes = diff(read_components(sbom_path(settings, name, old)), read_components(sbom_path(settings, name, new)))
     say(f"{name} {old} → {new}: {len(changes.added)} added, {len(changes.removed)} removed, "
         f"{len(changes.changed)} changed")
     for line in changes.lines():
@@ -94,11 +93,12 @@ def _diff(run: Run, arguments: list[str] | None) -> None:
 def task_diff() -> dict[str, Any]:
     """Packages added, removed and changed between two released versions (default: the last two)."""
     run = current()
-    return {"actions": [(_command(_diff), [run])],
+    return {"actions": [(command(_diff), [run])],
             "verbosity": 2, "pos_arg": "arguments", "doc": f"package changes between versions: {DIFF_USAGE}"}
 
 
 def _verify(run: Run, names: list[str] | None) -> None:
+    from ..packages.verify import SHOWN, verify
     names = list(names or [])
     project = run.project
     if len(names) != 1 or names[0] not in project.resources:
@@ -126,5 +126,5 @@ def _verify(run: Run, names: list[str] | None) -> None:
 def task_verify() -> dict[str, Any]:
     """Rebuild a resource in a private namespace and compare: identical id for roots; file tree and packages."""
     run = current()
-    return {"actions": [(_command(_verify), [run])], "verbosity": 2, "pos_arg": "names",
+    return {"actions": [(command(_verify), [run])], "verbosity": 2, "pos_arg": "names",
             "doc": "rebuild <resource> privately and compare with its image: doit verify <resource>"}

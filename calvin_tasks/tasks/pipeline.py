@@ -3,6 +3,9 @@
     doit                 validate, build what changed (parents first), test, release
     doit list            each resource with its group, version and description
     doit <resource>      one resource and what it builds on
+
+A step's implementation (builders, smoke-test kinds, VM machines, release, SBOMs) is imported when
+the step runs: a run where everything is up to date loads none of it.
 """
 from __future__ import annotations
 
@@ -10,50 +13,18 @@ import threading
 import time
 from typing import Any, Callable, Iterator
 
-from doit.exceptions import TaskFailed  # type: ignore[import-untyped]
 
-from .. import build as building
-from .. import manifest, release, results
+from .. import manifest, results
 from ..bump import bump_command
-from ..errors import CalvinError, InputError, StepFailed, display_path
+from ..errors import InputError, StepFailed, display_path
 from .. import progress, runlock
 from ..plan import MOVED, NOT_BUMPED
-from ..packages.publish import record_sbom
 from .reporter import prefixed, say
-from ..smoke.suite import run_suite
-from ..vm.suite import run_vm_image_suite
 from ..store import content_reference, image_for
 from ..validate import untested_warning
 from ..why import Described
 from .run import Run, current
-
-
-def _step(function: Callable[..., Any], *args: Any) -> Callable[[], Any]:
-    """A doit action: Calvin's expected errors become a failed step with one clear message."""
-    def action() -> Any:
-        try:
-            result = function(*args)
-        except CalvinError as err:
-            return TaskFailed(str(err))
-        return result if result is not None else True
-    action.__name__ = getattr(function, "__name__", "step")
-    return action
-
-
-class Decided:
-    """doit's up-to-date check for one step: the run's decision, nothing re-derived."""
-
-    def __init__(self, run: Run, task: str) -> None:
-        self.run, self.task = run, task
-
-    def __call__(self) -> bool:
-        try:
-            return not self.run.plan()[self.task].needed
-        except CalvinError:
-            return False  # no decision without the engine: the step runs and says why it cannot
-
-    def __repr__(self) -> str:
-        return f"<the decision of `doit plan` for {self.task}>"
+from .steps import Decided, step
 
 
 def _engine(run: Run) -> None:
@@ -95,7 +66,7 @@ def _refuse_broken(run: Run) -> None:
 def task_engine() -> dict[str, Any]:
     """Reach the Docker engine (and the registry) and decide the run, before any step needs it."""
     run = current()
-    return {"actions": [_step(_engine, run)], "verbosity": 1,
+    return {"actions": [step(_engine, run)], "verbosity": 1,
             "doc": "reach the engine and the release store; decide what the run does"}
 
 
@@ -111,7 +82,7 @@ def _config_report(run: Run) -> None:
 def task_config() -> dict[str, Any]:
     """Validate resources and every environment's configuration, without building anything."""
     run = current()
-    return {"actions": [_step(_config_report, run)], "verbosity": 2,
+    return {"actions": [step(_config_report, run)], "verbosity": 2,
             "doc": "check resources and configs/environments/*.yaml (nothing is built)"}
 
 
@@ -126,11 +97,12 @@ def _plan(run: Run) -> None:
 def task_plan() -> dict[str, Any]:
     """Say what `doit` would build, test and release, and why; change nothing."""
     run = current()
-    return {"actions": [_step(_plan, run)], "verbosity": 2,
+    return {"actions": [step(_plan, run)], "verbosity": 2,
             "doc": "what a run would build, test and release, and why"}
 
 
 def _build(run: Run, name: str) -> None:
+    from .. import build as building
     started = time.monotonic()
     base = run.project.resources[name].base
     leftovers = building.remove_build_leftovers(run.engine, run.project.settings.output / "state" / "building")
@@ -145,6 +117,9 @@ def _build(run: Run, name: str) -> None:
             say(f"{name:>20} | {reference} was built by another run meanwhile ({found[7:19]}): not built again")
             return
         image = building.build_resource(run.project, run.engine, name, prefixed(name), parent_image)
+        from ..packages.resolve import resolved  # a build that wrote its lock (an input) builds again from it
+        run.project, image, reference = resolved(run.project, run.engine, name, image, say, lambda now:
+                                                 building.build_resource(now, run.engine, name, prefixed(name), parent_image))
     say(f"{name:>20} | built {image[7:19]} as {reference} in {time.monotonic() - started:.1f} s")
 
 
@@ -155,8 +130,10 @@ def _test(run: Run, name: str) -> None:
     if not project.resources[name].checks:
         say(f"{name} · no smoke checks declared (add resources/{name}/tests.yaml)")
     if project.resources[name].kind == "vm":
+        from ..vm.suite import run_vm_image_suite
         checks = run_vm_image_suite(project, run.engine, name, image, say)
     else:
+        from ..smoke.suite import run_suite
         checks = run_suite(project, run.engine, name, image, say)
     json_report, _ = results.write_reports(project.settings, name, image, fingerprints, checks)
     failed = [c for c in checks if not c.passed]
@@ -168,6 +145,8 @@ def _test(run: Run, name: str) -> None:
 
 
 def _release(run: Run, name: str) -> None:
+    from .. import release
+    from ..packages.publish import record_sbom
     resource = run.project.resources[name]
     key = f"release {run.project.settings.registry or 'engine'}/{resource.repository(run.project.settings.namespace)}"
     with runlock.step_lock(f"{key}:{resource.version}", run.project.settings.lock_wait):
@@ -190,7 +169,7 @@ def _logged(action: Callable[[Run, str], None], task: str) -> Callable[[Run, str
 def _stage_tasks(run: Run, stage: str, action: Callable[[Run, str], None],
                  deps: Callable[[str], list[str]], doc: Callable[[str], str]) -> Iterator[dict[str, Any]]:
     for name in run.project.order:
-        yield {"name": name, "actions": [_step(_logged(action, f"{stage}:{name}"), run, name)], "task_dep": deps(name),
+        yield {"name": name, "actions": [step(_logged(action, f"{stage}:{name}"), run, name)], "task_dep": deps(name),
                "uptodate": [Decided(run, f"{stage}:{name}")], "doc": doc(name),
                "meta": {"inputs": Described(run.project, name)}}  # shown by `doit info`
     # a broken resource's steps: selected (a full `doit` selects them), the engine task refuses the
@@ -198,7 +177,7 @@ def _stage_tasks(run: Run, stage: str, action: Callable[[Run, str], None],
     previous = {"build": "engine", "test": "build", "release": "test"}[stage]
     for name, problems in sorted(run.project.broken.items()):
         before = previous if previous == "engine" else f"{previous}:{name}"
-        yield {"name": name, "actions": [_step(_broken, problems)] if stage == "build" else None,
+        yield {"name": name, "actions": [step(_broken, problems)] if stage == "build" else None,
                "task_dep": [before], "doc": f"BROKEN: {name} does not load"}
 
 
@@ -260,7 +239,7 @@ def task_manifest() -> dict[str, Any]:
     It is written in the task's teardown, which doit runs once every other task has finished,
     failed or not: a run where one release fails still records what it did release."""
     run = current()
-    return {"actions": [_noop], "teardown": [_step(_manifest, run)], "verbosity": 2,
+    return {"actions": [_noop], "teardown": [step(_manifest, run)], "verbosity": 2,
             "doc": "write out/releases/<time>.json and latest.json when the run ends"}
 
 

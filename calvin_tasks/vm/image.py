@@ -1,11 +1,15 @@
 """A VM disk kept as an image ("container disk"): the disk folder's files under /disk/ of a
 FROM-scratch image labelled like every Calvin image (fingerprint, parent, version) and
-`calvin.kind=vm`. The engine, the release store and the registry then hold, tag, push, pull and
-judge a VM resource by digest exactly as a container resource; a disk is taken out of its image
-(once per image, into <output>/disks/<image id>/) only to boot it or to build a child on it.
+`calvin.kind=vm`, and `calvin.vm.blobs` (the digests of its three files). The engine and a local
+release store hold, tag and judge a VM resource by digest exactly as a container resource; a
+registry holds it as an OCI artifact of its own (artifact.py converts at that boundary). A disk
+is taken out of its image (once per image, into <output>/disks/<image id>/) only to boot it, to
+build a child on it or to push it.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import shutil
 import tarfile
 import tempfile
@@ -17,12 +21,13 @@ from ..errors import StepFailed
 from .disk import DISK, INITRD, KERNEL, META, Disk
 
 LABEL_KIND = "calvin.kind"
+LABEL_BLOBS = "calvin.vm.blobs"
 DISK_DIR = "disk"
 FILES = (DISK, KERNEL, INITRD, META)
 
 
 def pack(engine: Engine, disk: Disk, *, repository: str, tag: str, labels: Mapping[str, str],
-         output: Callable[[str], None]) -> str:
+         output: Callable[[str], None], blobs: bool = True) -> str:
     """Import the disk folder as an image; returns the image id."""
     with tempfile.TemporaryDirectory(prefix="calvin-pack-", dir=disk.folder.parent) as tmp:
         tarball = Path(tmp) / "disk.tar"
@@ -37,7 +42,18 @@ def pack(engine: Engine, disk: Disk, *, repository: str, tag: str, labels: Mappi
         output(f"keeping the disk ({disk.size() / 1e6:.0f} MB) as {repository}:{tag}")
         changes = [f'LABEL "{key}"="{_escaped(value)}"' for key, value in sorted(labels.items())]
         changes.append(f'LABEL "{LABEL_KIND}"="vm"')
+        if blobs:
+            digests = {name: file_digest(disk.folder / name) for name in (DISK, KERNEL, INITRD)}
+            changes.append(f'LABEL "{LABEL_BLOBS}"="{_escaped(json.dumps(digests, sort_keys=True))}"')
         return engine.import_rootfs(tarball=str(tarball), repository=repository, tag=tag, changes=changes)
+
+
+def file_digest(path: Path) -> str:
+    hasher = hashlib.sha256()
+    with open(path, "rb") as data:
+        while chunk := data.read(1 << 20):
+            hasher.update(chunk)
+    return "sha256:" + hasher.hexdigest()
 
 
 def _escaped(value: str) -> str:

@@ -2,12 +2,15 @@
 memory, CPUs and time, reached over SSH with a key made for this boot only, always killed and its
 overlay deleted — on failure and on Ctrl-C too.
 
-The accelerator is probed once per process (a bounded boot of the kernel that must end by itself):
-KVM when it works, else TCG (software emulation). CALVIN_VM_ACCEL=tcg|kvm skips the probe.
+The accelerator is probed once per kernel and host boot (a bounded boot of the kernel that must end
+by itself; the verdict is kept in $CALVIN_VM_WORK/calvin-accelerator/ until the host reboots, so
+the builds and test boots of one run, and later runs, do not each wait out a hanging probe): KVM
+when it works, else TCG (software emulation). CALVIN_VM_ACCEL=tcg|kvm skips the probe.
 """
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import os
 import shutil
 import signal
@@ -22,9 +25,11 @@ from types import TracebackType
 from typing import Iterable, Mapping
 
 from ..errors import StepFailed
+from ..files import write_atomic
 from .disk import FW_CFG_KEY, KERNEL_ARGS, Disk
 
 QEMU = "qemu-system-x86_64"
+VERDICTS = Path(os.environ.get("CALVIN_VM_WORK", "/var/tmp")) / "calvin-accelerator"
 PROBE_SECONDS = 25.0
 SSH_OPTIONS = ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
                "-o", "BatchMode=yes", "-o", "ConnectTimeout=5", "-o", "IdentitiesOnly=yes"]
@@ -38,6 +43,22 @@ def accelerator(kernel: Path) -> str:
         return chosen
     if not os.access("/dev/kvm", os.R_OK | os.W_OK):
         return "tcg"
+    try:
+        record = VERDICTS / f"{_boot_id()}-{_sha256(kernel)[:24]}"
+    except OSError:
+        return _probe(kernel)
+    try:
+        verdict = record.read_text().strip()
+    except OSError:
+        verdict = ""
+    if verdict not in ("kvm", "tcg"):
+        verdict = _probe(kernel)
+        record.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(record, verdict + "\n")
+    return verdict
+
+
+def _probe(kernel: Path) -> str:
     # no root file system and panic=-1: a working guest panics and QEMU (-no-reboot) exits by itself
     command = [QEMU, "-accel", "kvm", "-m", "256", "-nographic", "-no-reboot", "-nic", "none",
                "-kernel", str(kernel), "-append", "console=ttyS0 panic=-1 root=/dev/calvin-probe"]
@@ -48,6 +69,21 @@ def accelerator(kernel: Path) -> str:
     except FileNotFoundError:
         raise StepFailed(f"'{QEMU}' is not installed (make tools installs qemu-system-x86)") from None
     return "kvm" if b"Kernel panic" in done.stdout else "tcg"
+
+
+def _boot_id() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return "unknown-boot"
+
+
+def _sha256(path: Path) -> str:
+    hasher = hashlib.sha256()
+    with open(path, "rb") as data:
+        while chunk := data.read(1 << 20):
+            hasher.update(chunk)
+    return hasher.hexdigest()
 
 
 def free_port() -> int:

@@ -52,6 +52,10 @@ def run_vm_suite(resource: str, disk: Disk, checks: Sequence[CheckSpec], say: Ca
 
 def run_vm_image_suite(project: Project, engine: Engine, name: str, image: str,
                        say: Callable[[str], None]) -> list[CheckResult]:
-    """The smoke checks of a VM resource, on the disk its image holds (taken out once per image)."""
+    """The smoke checks of a VM resource, on the disk its image holds (taken out once per image). A
+    resource that says `tests: none` and has no checks is not booted (else the boot itself is a check)."""
+    if not project.resources[name].checks and project.resources[name].untested_ok:
+        say(f"{name} · tests: none — not booted")
+        return []
     disk = unpack(engine, image, project.settings.output / "disks", container_labels(project, name))
     return run_vm_suite(name, disk, project.resources[name].checks, say, timeout=project.settings.test_timeout)
