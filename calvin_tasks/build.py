@@ -76,9 +76,10 @@ class DockerBuilder:
         labels = " ".join(f"{_quoted(key)}={_quoted(value)}" for key, value in sorted(job.labels.items()))
         dockerfile += f"\nLABEL {labels}\n".encode()
         with tempfile.SpooledTemporaryFile(max_size=64 * 1024 * 1024) as context:
-            # packages.lock is always in the context (empty until the first build writes it), so a
-            # Dockerfile can COPY it unconditionally (base-linux's calvin-apt-install reads it)
-            write_tar(resource, job.entries, context, {resource.build.dockerfile: dockerfile}, {LOCK_FILE: b""})
+            # a Dockerfile that names packages.lock (to COPY it for base-linux's calvin-apt-install) finds
+            # one in the context, empty until the first build writes it; any other context is the folder's
+            stand_in = {LOCK_FILE: b""} if LOCK_FILE.encode() in dockerfile else {}
+            write_tar(resource, job.entries, context, {resource.build.dockerfile: dockerfile}, stand_in)
             context.seek(0)
             fresh = {"nocache": True} if job.fresh else {}
             return engine.build(context=context, dockerfile=resource.build.dockerfile,

@@ -21,7 +21,7 @@ from .files import write_atomic
 from .model import TIMESTAMP, Project
 from .packages.diff import package_facts
 from .plan import Plan
-from .results import Earlier, earlier_pass, hostname, read_summary, write_reused_reports
+from .results import Earlier, earlier_pass, hostname, read_summary, reused_report, write_reused_reports
 from .revision import source_revision
 from .store import Released, ReleaseStore, image_for, tested_tag
 
@@ -65,6 +65,10 @@ def report_earlier_passes(project: Project, engine: Engine, store: ReleaseStore,
             continue
         fingerprints = project.fingerprints[name]
         image = image_for(project, engine, name)
+        current = reused_report(project.settings, name, image or "", fingerprints)
+        if current is not None:  # the reports already say so: nothing to write
+            written.append(current)
+            continue
         earlier = earlier_pass(project.settings, name, image, fingerprints) if image else None
         if earlier is None:
             reference = f"{project.resources[name].repository(project.settings.namespace)}:{tested_tag(fingerprints)}"

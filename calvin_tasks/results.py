@@ -4,13 +4,12 @@ The record of a pass (image id, build and test fingerprints, when and on which h
 the output folder, not in doit's database: deleting the database does not re-run passed tests.
 Every run writes a report for every tested resource: one whose tests passed in an earlier run
 gets a report saying so, with when and where (CI's `junit` step always finds one per resource).
+The JUnit XML itself is junit.py's.
 """
 from __future__ import annotations
 
 import json
-import re
 import socket
-import xml.etree.ElementTree as ET
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from functools import cache
@@ -61,15 +60,9 @@ def write_reports(settings: Settings, name: str, image: str, fingerprints: Finge
     failed = [r for r in results if not r.passed]
     now = datetime.now(timezone.utc)
     summary = _summary(name, image, fingerprints, now, [asdict(r) for r in results], failed=len(failed))
-    suite = _suite(name, now, tests=len(results), failures=len(failed),
-                   seconds=sum(r.seconds for r in results))
-    for result in results:
-        case = ET.SubElement(suite, "testcase", classname=f"{name}.{result.kind}", name=_xml_text(result.name),
-                             time=f"{result.seconds:.3f}")
-        if not result.passed:
-            failure = ET.SubElement(case, "failure", message=_xml_text(result.message))
-            failure.text = _xml_text(result.log or result.message)
-    return _write(settings, name, summary, suite)
+    from . import junit  # xml.etree loads when a report is written: a no-op run writes none
+
+    return _write(settings, name, summary, junit.ran(name, now, hostname(), results))
 
 
 def write_reused_reports(settings: Settings, resource: Resource, image: str, fingerprints: Fingerprints,
@@ -78,11 +71,10 @@ def write_reused_reports(settings: Settings, resource: Resource, image: str, fin
     check a passed testcase that took no time in this run, marked as re-used, with when and where."""
     name = resource.name
     now = datetime.now(timezone.utc)
+    current = reused_report(settings, name, image, fingerprints)
+    if current is not None:  # a no-op run rewrites nothing
+        return reports_dir(settings) / f"{name}.json", current
     before = read_summary(settings, name)
-    if before is not None and before.get("passed") and before.get("reused") and _same(before, image, fingerprints) \
-            and (reports_dir(settings) / f"{name}.junit.xml").is_file():
-        # the reports already say this image passed these tests earlier: a no-op run rewrites nothing
-        return reports_dir(settings) / f"{name}.json", reports_dir(settings) / f"{name}.junit.xml"
     if before is not None and before.get("passed") and not before.get("reused") and _same(before, image,
                                                                                        fingerprints):
         checks = [(str(c["kind"]), str(c["name"]), float(c.get("seconds") or 0)) for c in before["checks"]]
@@ -92,16 +84,21 @@ def write_reused_reports(settings: Settings, resource: Resource, image: str, fin
     summary = _summary(name, image, fingerprints, now,
                        [{"resource": name, "kind": kind, "name": check, "passed": True, "message": note,
                          "seconds": 0.0, "log": ""} for kind, check, _ in checks], failed=0, reused=earlier)
-    suite = _suite(name, now, tests=len(checks), failures=0, seconds=0.0)
-    properties = ET.SubElement(suite, "properties")
-    for key, value in (("calvin.reused", "true"), ("calvin.passed_at", earlier.time or "unknown"),
-                       ("calvin.passed_on", earlier.host or "unknown"), ("calvin.source", earlier.where)):
-        ET.SubElement(properties, "property", name=key, value=_xml_text(value))
-    for kind, check, seconds in checks:
-        case = ET.SubElement(suite, "testcase", classname=f"{name}.{kind}", name=_xml_text(check), time="0.000")
-        out = ET.SubElement(case, "system-out")
-        out.text = _xml_text(note + (f"; it took {seconds:.3f} s then" if seconds else ""))
-    return _write(settings, name, summary, suite)
+    from . import junit
+
+    properties = (("calvin.reused", "true"), ("calvin.passed_at", earlier.time or "unknown"),
+                  ("calvin.passed_on", earlier.host or "unknown"), ("calvin.source", earlier.where))
+    return _write(settings, name, summary, junit.reused(name, now, hostname(), checks, properties, note))
+
+
+def reused_report(settings: Settings, name: str, image: str, fingerprints: Fingerprints) -> Path | None:
+    """The JUnit report that already says this image passed these tests in an earlier run, if any."""
+    before = read_summary(settings, name)
+    junit_path = reports_dir(settings) / f"{name}.junit.xml"
+    if before is not None and before.get("passed") and before.get("reused") and _same(before, image, fingerprints) \
+            and junit_path.is_file():
+        return junit_path
+    return None
 
 
 def _summary(name: str, image: str, fingerprints: Fingerprints, now: datetime, checks: list[dict[str, Any]],
@@ -121,28 +118,12 @@ def _summary(name: str, image: str, fingerprints: Fingerprints, now: datetime, c
     }
 
 
-def _suite(name: str, now: datetime, *, tests: int, failures: int, seconds: float) -> ET.Element:
-    return ET.Element("testsuite", name=f"calvin.{name}", tests=str(tests), failures=str(failures), errors="0",
-                      skipped="0", time=f"{seconds:.3f}", timestamp=now.strftime("%Y-%m-%dT%H:%M:%S"),
-                      hostname=_xml_text(hostname()))
-
-
-def _write(settings: Settings, name: str, summary: dict[str, Any], suite: ET.Element) -> tuple[Path, Path]:
+def _write(settings: Settings, name: str, summary: dict[str, Any], junit_text: str) -> tuple[Path, Path]:
     json_path = reports_dir(settings) / f"{name}.json"
     write_atomic(json_path, json.dumps(summary, indent=2) + "\n")
-    root = ET.Element("testsuites")
-    root.append(suite)
     junit_path = reports_dir(settings) / f"{name}.junit.xml"
-    write_atomic(junit_path, ET.tostring(root, encoding="unicode"))
+    write_atomic(junit_path, junit_text)
     return json_path, junit_path
-
-
-_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
-
-
-def _xml_text(text: str) -> str:
-    """Text XML 1.0 can hold: container logs bring colour codes and other control characters."""
-    return _NOT_XML.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 def _same(summary: dict[str, Any], image: str, fingerprints: Fingerprints) -> bool:

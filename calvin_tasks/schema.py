@@ -2,7 +2,6 @@
 `file:line · key.path: message — hint`, with "did you mean" for typos."""
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 import re
@@ -131,15 +130,12 @@ def _explain(error: Any, document: YamlDocument, resource: str | None) -> Iterab
 
 def suggest(word: str, options: Iterable[str]) -> str | None:
     """"did you mean …?" for a close match, else the allowed words."""
-    match = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
-    if match:
-        return f"did you mean '{match[0]}'?"
-    listed = sorted(options)
-    return f"allowed: {', '.join(listed)}" if listed else None
-
-
+    options = list(options)
+    return _close(word, options) or (f"allowed: {', '.join(sorted(options))}" if options else None)
 
 
 def _close(word: str, options: Iterable[str]) -> str | None:
+    import difflib  # only a mistake needs it: a run over good input does not load it
+
     match = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
     return f"did you mean '{match[0]}'?" if match else None
