@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable
 
 from ..environments import FILES_IN_CONTAINER, Environment
 from ..errors import CalvinError
@@ -55,9 +56,14 @@ def mounts(environment: Environment, resource: Resource) -> list[str]:
 
 def fingerprint(environment: Environment, resource: Resource) -> str:
     """A digest over the file values a resource reads: a changed file replaces its containers."""
+    return digest_of((key, environment.files[key]) for key in names(environment, resource))
+
+
+def digest_of(files: Iterable[tuple[str, Path]]) -> str:
+    """A digest over named files' contents (the deploy's labels for file values and secrets)."""
     digest = hashlib.sha256()
-    for key in names(environment, resource):
-        digest.update(key.encode() + b"\0" + environment.files[key].read_bytes() + b"\0")
+    for name, path in files:
+        digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:16]
 
 

@@ -76,6 +76,15 @@ def volume_mounts(resource: Resource, placement: Placement) -> tuple[list[str], 
     return mounts, volumes
 
 
+def pin_of(environment: Environment, pins: Mapping[str, Pin], name: str) -> Pin:
+    """The pin of a service the environment runs; a service the pins do not name is an error."""
+    pin = pins.get(name)
+    if pin is None:
+        raise CalvinError(f"environment '{environment.name}' runs {name}, which its pins do not name — "
+                          f"run `doit pin {environment.name}`")
+    return pin
+
+
 def render(project: Project, environment: Environment, pins: Mapping[str, Pin]) -> tuple[dict[str, Any],
                                                                                        dict[str, str]]:
     """(the compose document, {env file name: content})."""
@@ -84,10 +93,7 @@ def render(project: Project, environment: Environment, pins: Mapping[str, Pin]) 
     volumes: dict[str, Any] = {}
     for name, placement in environment.services.items():
         resource = project.resources[name]
-        pin = pins.get(name)
-        if pin is None:
-            raise CalvinError(f"environment '{environment.name}' runs {name}, which its pins do not name — "
-                              f"run `doit pin {environment.name}`")
+        pin = pin_of(environment, pins, name)
         files[f"{name}.env"] = env_file(environment, resource)
         config = hashlib.sha256(files[f"{name}.env"].encode()).hexdigest()[:16]
         mounts = [f"{secrets.path(environment, secret)}:{SECRETS_IN_CONTAINER}/{secret}:ro"

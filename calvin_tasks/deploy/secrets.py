@@ -6,7 +6,6 @@ bind-mounts each file read-only at /run/secrets/NAME into only the services that
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import secrets
 from pathlib import Path
@@ -14,6 +13,7 @@ from pathlib import Path
 from ..environments import Environment, reference
 from ..errors import CalvinError
 from ..model import Resource
+from .files import digest_of
 
 VARIABLE = "CALVIN_SECRETS"
 SERVICE_UID = 10001  # the `calvin` user every catalogue service runs as (base-linux)
@@ -76,7 +76,4 @@ def check(environment: Environment) -> None:
 def fingerprint(environment: Environment, resource: Resource) -> str:
     """A digest over the secrets a resource reads: a changed secret replaces its containers. A digest
     of random values says nothing about them."""
-    digest = hashlib.sha256()
-    for name in names(environment, resource):
-        digest.update(name.encode() + b"\0" + path(environment, name).read_bytes() + b"\0")
-    return digest.hexdigest()[:16]
+    return digest_of((name, path(environment, name)) for name in names(environment, resource))

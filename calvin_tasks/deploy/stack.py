@@ -100,10 +100,7 @@ def render_stack(project: Project, environment: Environment, pins: Mapping[str, 
     used_configs: set[str] = set()
     for name, placement in environment.services.items():
         resource = project.resources[name]
-        pin = pins.get(name)
-        if pin is None:
-            raise CalvinError(f"environment '{environment.name}' runs {name}, which its pins do not name — "
-                              f"run `doit pin {environment.name}`")
+        pin = render.pin_of(environment, pins, name)
         variables = runtime_environment(environment, resource, render.SECRETS_IN_CONTAINER)
         reads = [objects[key] for key in secrets.names(environment, resource)]
         used.update(secret.key for secret in reads)
