@@ -15,18 +15,16 @@ from typing import Callable, Iterable
 from .errors import InputError, Problem
 from .files import write_atomic
 from .graph import ancestors
-from .model import Project, Resource
+from .model import SEMVER, VERSION_PARTS, Project, Resource
 
-PARTS = ("patch", "minor", "major")
 CASCADE_PART = "patch"  # a descendant's own inputs did not change: only what it builds on did
-_SEMVER = re.compile(r"^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-[0-9A-Za-z.-]+)?$")
 
 
 def next_version(version: str, part: str) -> str:
     """1.2.3 → 1.2.4 | 1.3.0 | 2.0.0; a pre-release goes to its release (1.3.0-rc.1 patch → 1.3.0),
     as semantic versioning orders them."""
-    match = _SEMVER.match(version)
-    if match is None or part not in PARTS:
+    match = SEMVER.match(version)
+    if match is None or part not in VERSION_PARTS:
         raise ValueError(f"cannot bump the {part} of '{version}'")
     major, minor, patch = (int(match.group(i)) for i in (1, 2, 3))
     pre = match.group(4)

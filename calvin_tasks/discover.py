@@ -1,6 +1,7 @@
 """Find the resources: resources/*/resource.yaml, parsed, judged by nobody yet."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +28,8 @@ def scan(resources_dir: Path, root: Path) -> tuple[list[RawResource], list[Probl
                                   hint="create resources/<name>/resource.yaml")])
     found: list[RawResource] = []
     problems: list[Problem] = []
-    for folder in sorted(p for p in resources_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
+    for name in sorted(folder_names(resources_dir)):
+        folder = resources_dir / name
         source = folder / RESOURCE_FILE
         display = display_path(source, root)
         if not source.is_file():
@@ -43,6 +45,8 @@ def scan(resources_dir: Path, root: Path) -> tuple[list[RawResource], list[Probl
 
 def folder_names(resources_dir: Path) -> set[str]:
     """Every resource folder's name, parsed or not: parents may be named before they parse."""
-    if not resources_dir.is_dir():
+    try:
+        with os.scandir(resources_dir) as entries:  # the entries' types come with the listing: no stat each
+            return {e.name for e in entries if not e.name.startswith(".") and e.is_dir()}
+    except (FileNotFoundError, NotADirectoryError):
         return set()
-    return {p.name for p in resources_dir.iterdir() if p.is_dir() and not p.name.startswith(".")}

@@ -13,13 +13,13 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from .engine import Engine, ImageInfo
 from .errors import CalvinError
 from .files import write_atomic
 from .model import TIMESTAMP, Project
-from .packages.diff import package_facts
+from .packages.facts import package_facts
 from .plan import Plan
 from .results import Earlier, earlier_pass, hostname, read_summary, reused_report, write_reused_reports
 from .revision import source_revision
@@ -118,19 +118,17 @@ def build_seconds(info: ImageInfo) -> float | None:
 
 
 def _parse(text: str) -> datetime | None:
-    if not text:
-        return None
-    whole, _, fraction = text.rstrip("Z").partition(".")
+    """An RFC 3339 time (the engine's has nanoseconds: Python keeps microseconds); None if it is not one."""
     try:
-        moment = datetime.fromisoformat(whole[:19]).replace(tzinfo=timezone.utc)  # (strptime costs a no-op run)
+        moment = datetime.fromisoformat(text)  # (strptime costs a no-op run)
     except ValueError:
         return None
-    digits = "".join(c for c in fraction if c.isdigit())[:6]
-    return moment.replace(microsecond=int(digits.ljust(6, "0"))) if digits else moment
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
 
 
 def manifest_entry(project: Project, engine: Engine, store: ReleaseStore, name: str,
-                   facts: RunFacts | None = None) -> dict[str, Any]:
+                   facts: RunFacts | None = None, packages: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """What the manifest says of one resource; `packages`: package_facts for the project's versions."""
     resource = project.resources[name]
     fingerprints = project.fingerprints[name]
     facts = facts or RunFacts()
@@ -165,7 +163,7 @@ def manifest_entry(project: Project, engine: Engine, store: ReleaseStore, name: 
         "parent": parent.name if parent else None,
         "parent_fingerprint": project.fingerprints[parent.name].build if parent else None,
         "smoke_tests": smoke if current else None,
-        "packages": package_facts(project.settings, name, resource.version) if current else None,
+        "packages": (packages or {}).get(name) if current else None,
         "pending": None,
     }
     if store_error:
@@ -182,13 +180,14 @@ def write_manifest(project: Project, engine: Engine, store: ReleaseStore, facts:
     """out/releases/<time>.json for this run, and out/releases/latest.json."""
     now = datetime.now(timezone.utc)
     revision = source_revision(project.settings.root)
+    packages = package_facts(project.settings, [(name, project.resources[name].version) for name in project.order])
     document = {
         "time": now.strftime(TIMESTAMP),
         "host": hostname(),
         "namespace": project.settings.namespace,
         "registry": project.settings.registry,
         "source": revision.as_json() if revision else None,
-        "resources": [manifest_entry(project, engine, store, name, facts) for name in project.order],
+        "resources": [manifest_entry(project, engine, store, name, facts, packages) for name in project.order],
     }
     folder = project.settings.output / "releases"
     path = folder / f"{now.strftime('%Y%m%dT%H%M%S%fZ')}.json"

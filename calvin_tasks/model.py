@@ -1,6 +1,7 @@
 """Calvin's records: frozen, parsed once at the edge, no I/O."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -9,6 +10,17 @@ KeyPath = tuple[str | int, ...]
 
 TIMESTAMP = "%Y-%m-%dT%H:%M:%SZ"  # UTC, in reports, records, manifests and the created label
 GROUPS = ("base", "build", "supporting")
+VERSION_PARTS = ("patch", "minor", "major")  # what `doit bump --part` raises
+SEMVER = re.compile(r"^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-[0-9A-Za-z.-]+)?$")
+
+
+def version_order(version: str) -> tuple[int, int, int, int, str]:
+    """A sort key in semantic version order: 1.2.0-rc.1 < 1.2.0 < 1.10.0; other text sorts first."""
+    match = SEMVER.match(version)
+    if match is None:
+        return (-1, 0, 0, 0, version)
+    pre = match.group(4) or ""
+    return (int(match.group(1)), int(match.group(2)), int(match.group(3)), 0 if pre else 1, pre)
 BUILDERS = ("docker", "rootfs", "vmroot", "packer")
 VM_BUILDERS = ("vmroot", "packer")  # their images hold a VM disk (calvin_tasks/vm)
 LABEL_FINGERPRINT = "calvin.fingerprint"

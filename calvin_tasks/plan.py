@@ -10,7 +10,6 @@ from typing import Iterable, Mapping
 from . import ledger, results
 from .engine import Engine
 from .model import Project
-from .why import explain
 from .store import ReleaseStore, Shelf, content_reference, image_for, shelf, tested_tag
 
 STAGES = ("build", "test", "release")
@@ -55,6 +54,12 @@ def gather(project: Project, engine: Engine, store: ReleaseStore) -> State:
             if digest:
                 records[name] = digest
     return State(built, tested, shelves, records)
+
+
+def _explain(project: Project, name: str, released: str | None) -> str:
+    from .why import explain  # loaded when there is something to build: a no-op run explains nothing
+
+    return explain(project, name, released)
 
 
 def release_status(found: Shelf, fingerprint: str, recorded: str | None = None) -> tuple[str, str]:
@@ -138,7 +143,7 @@ def decide(project: Project, state: State) -> Plan:
         build = where is None
         released = state.shelves[name].version
         decisions.append(Decision(name, "build", build, f"no image {tag}: "
-                                  + explain(project, name, released.fingerprint if released else None)
+                                  + _explain(project, name, released.fingerprint if released else None)
                                   if build else f"image {tag} is in the {where}"))
         passed = state.tested.get(name)
         test = build or passed is None

@@ -33,9 +33,10 @@ def load_project(root: Path, *, tolerant: bool = False) -> Project:
     except InputError as err:  # reported with the resources' problems, then fatal: nothing runs unsettled
         settings, unsettled = Settings(root=root), list(err.problems)
     raw, problems = scan(settings.resources_dir, root)
-    resources, found = check_resources(raw, root, folder_names(settings.resources_dir), cache=cache)
+    folders = folder_names(settings.resources_dir)
+    resources, found = check_resources(raw, root, folders, cache=cache)
     problems += found
-    broken = _broken(resources, problems, {item.name for item in raw} | folder_names(settings.resources_dir))
+    broken = _broken(resources, problems, {item.name for item in raw} | folders)
     healthy = {name: r for name, r in resources.items() if name not in broken}
     try:
         order = build_order(healthy)

@@ -6,6 +6,7 @@ build input: the fingerprint does not see it, so a commit alone rebuilds nothing
 """
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 from dataclasses import dataclass
@@ -40,9 +41,26 @@ def _git(root: Path, *args: str) -> str | None:
     return done.stdout if done.returncode == 0 else None
 
 
+def _maybe_repository(root: Path) -> bool:
+    """Whether git could find a repository for `root`: a .git in it or above it, or GIT_DIR set.
+    Outside any repository a run spawns no git at all."""
+    if os.environ.get("GIT_DIR"):
+        return True
+    folder = os.path.abspath(root)
+    while True:
+        if os.path.lexists(os.path.join(folder, ".git")):
+            return True
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            return False
+        folder = parent
+
+
 @cache
 def source_revision(root: Path) -> Revision | None:
     """The commit of the repository holding `root`; None outside a git work tree or without git."""
+    if not _maybe_repository(root):
+        return None
     commit = _git(root, "rev-parse", "--verify", "-q", "HEAD")
     if not commit or not commit.strip():
         return None

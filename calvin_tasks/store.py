@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from .engine import Engine, Output
 from .errors import CalvinError, EngineError, RegistryUnavailable, StepFailed
 from .model import LABEL_FINGERPRINT, LABEL_NAMESPACE, LABEL_RESOURCE, Fingerprints, Project, content_tag
-from .registry import Registry
+
+if TYPE_CHECKING:  # the registry's client loads with a registry: the local store never needs it
+    from .registry import Registry
 
 
 @dataclass(frozen=True)
@@ -209,6 +211,7 @@ class RegistryStore:
 def store_for(project: Project, engine: Engine) -> ReleaseStore:
     if project.settings.registry:
         from .credentials import lookup as login_for  # only runs with a registry read credentials
+        from .registry import Registry
 
         address = project.settings.registry
         return RegistryStore(project, engine, Registry(address, timeout=project.settings.registry_timeout,

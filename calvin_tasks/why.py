@@ -222,21 +222,3 @@ def describe(project: Project, name: str) -> dict[str, Any]:
         "files": [f"{path}  {_short(detail)}" for path, detail in record["files"].items()],
         "smoke tests": [f"{path}  {_short(detail)}" for path, detail in record["tests"].items()],
     }
-
-
-class Described:
-    """A resource's inputs for `doit info`, rendered only when shown: cheap to attach to every task."""
-
-    def __init__(self, project: Project, name: str) -> None:
-        self.project, self.name = project, name
-
-    def __repr__(self) -> str:
-        found = describe(self.project, self.name)
-        lines = [f"version {found['version']}, fingerprints "
-                 + ", ".join(f"{k} {v}" for k, v in found["fingerprints"].items()),
-                 f"parent {found['parent'] or '(none: a root)'}",
-                 f"build settings {found['build settings']}"]
-        for key in ("files", "smoke tests"):
-            lines.append(f"{key}:" if found[key] else f"{key}: none")
-            lines += [f"    {row}" for row in found[key]]
-        return "\n" + "\n".join(f"  {line}" for line in lines)

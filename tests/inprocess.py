@@ -13,7 +13,8 @@ import pytest
 from doit.cmd_base import ModuleTaskLoader  # type: ignore[import-untyped]
 from doit.doit_cmd import DoitMain  # type: ignore[import-untyped]
 
-from calvin_tasks import store as store_module
+from calvin_tasks import registry as registry_module
+from calvin_tasks.packages import publish  # loaded first: it keeps the real Registry (SBOMs go to real registries only)
 from calvin_tasks import tasks
 from calvin_tasks.tasks import run as run_module
 from fakes import Daemon, FakeEngine, FakeRegistry
@@ -33,7 +34,8 @@ def run_here(root: Path, daemon: Daemon, monkeypatch: pytest.MonkeyPatch, *args:
     """`doit ARGS` in `root`, on the machine `daemon`."""
     monkeypatch.chdir(root)
     monkeypatch.setattr(run_module, "Engine", lambda: engine(daemon))
-    monkeypatch.setattr(store_module, "Registry", FakeRegistry)
+    monkeypatch.setattr(registry_module, "Registry", FakeRegistry)  # store_for loads it from there
+    assert publish.Registry is not FakeRegistry
     monkeypatch.delenv("CALVIN_REGISTRY", raising=False)
     monkeypatch.setenv("CALVIN_NAMESPACE", "calvin")
     executed: set[str] = set()

@@ -12,6 +12,7 @@ import pytest
 
 from calvin_tasks.bump import bump_command, edit_version, next_version, plan_bumps
 from calvin_tasks.errors import InputError
+from calvin_tasks.model import version_order
 from calvin_tasks.project import load_project
 from fakes import Daemon
 from helpers import make_project
@@ -182,3 +183,10 @@ def test_the_bump_setting_is_checked_by_the_schema(tmp_path: Path) -> None:
     with pytest.raises(InputError) as caught:
         load_project(root)
     assert "configs/pipeline.yaml" in str(caught.value) and "cascade" in str(caught.value)
+
+
+def test_versions_sort_in_semantic_version_order() -> None:
+    versions = ["1.10.0", "1.2.0", "not-a-version", "1.2.0-rc.1", "0.9.9", "2.0.0-alpha"]
+    assert sorted(versions, key=version_order) == ["not-a-version", "0.9.9", "1.2.0-rc.1", "1.2.0", "1.10.0",
+                                                  "2.0.0-alpha"]
+    assert next_version("1.2.0-rc.1", "patch") == "1.2.0"  # the same pattern decides what a bump gives

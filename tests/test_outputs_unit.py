@@ -160,6 +160,24 @@ def test_the_source_revision_is_the_commit_and_says_when_the_tree_differs(tmp_pa
     assert dirty is not None and dirty.dirty and dirty.label == f"{commit}-dirty"
 
 
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+def test_a_project_in_a_subfolder_or_with_git_dir_still_finds_its_commit(tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    repository, project = tmp_path / "repository", tmp_path / "elsewhere"
+    repository.mkdir(), project.mkdir()
+    (repository / "sub").mkdir()
+    git(repository, "init", "-q")
+    git(repository, "commit", "-q", "--allow-empty", "-m", "one")
+    commit = git(repository, "rev-parse", "HEAD")
+    found = revision.source_revision.__wrapped__(repository / "sub")  # type: ignore[attr-defined]
+    assert found is not None and found.commit == commit  # the .git is found above the project
+    assert revision.source_revision.__wrapped__(project) is None  # type: ignore[attr-defined]
+    monkeypatch.setenv("GIT_DIR", str(repository / ".git"))
+    monkeypatch.setenv("GIT_WORK_TREE", str(repository))
+    found = revision.source_revision.__wrapped__(project)  # type: ignore[attr-defined]
+    assert found is not None and found.commit == commit  # git's own variable names the repository
+
+
 def test_labels_carry_the_revision_but_the_fingerprint_does_not(tmp_path: Path) -> None:
     from calvin_tasks.build import labels_for
 

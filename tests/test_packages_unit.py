@@ -12,7 +12,10 @@ from calvin_tasks.packages.diff import diff
 from calvin_tasks.packages.inventory import parse_status
 from calvin_tasks.packages.lock import Package, by_key, differences, read_lock, write_lock
 from calvin_tasks.packages.mirror import SECURITY_SUITE, Available, newer, parse_packages
-from calvin_tasks.packages.sbom import created_of, make_sbom, read_packages
+from calvin_tasks.model import Settings
+from calvin_tasks.packages import sbom as sbom_module
+from calvin_tasks.packages.facts import package_facts
+from calvin_tasks.packages.sbom import created_of, make_sbom, read_packages, write_sbom
 
 CURL = Package("curl", "7.88.1-10+deb12u5", "amd64", "curl")
 LIBC = Package("libc6", "2.36-9+deb12u7", "amd64", "glibc")
@@ -82,3 +85,28 @@ def test_diff_names_added_removed_and_changed() -> None:
     assert changes.lines() == ["+ tini:amd64 0.19.0-1", "- libc6:amd64 2.36-9+deb12u7",
                                "~ curl:amd64 7.88.1-10+deb12u5 → 7.88.1-10+deb12u14"]
     assert not diff(by_key([CURL]), by_key([CURL]))
+
+
+def test_package_facts_are_read_from_the_sboms_once_and_again_when_they_change(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = Settings(root=tmp_path)
+    created = created_of("2026-12-01T10:00:00Z")
+    write_sbom(settings, "base", "1.0.0", make_sbom("base", "1.0.0", "a" * 64, created, by_key([CURL])))
+    first = package_facts(settings, [("base", "1.0.0"), ("other", "2.0.0")])
+    assert first["other"] is None  # no SBOM here
+    assert first["base"] is not None and first["base"]["packages"] == 1 and "changes_since" not in first["base"]
+
+    reads: list[str] = []
+    real = sbom_module.sbom_facts
+    monkeypatch.setattr(sbom_module, "sbom_facts", lambda *args: reads.append(args[1]) or real(*args))
+    assert package_facts(settings, [("base", "1.0.0")]) == {"base": first["base"]}
+    assert reads == []  # unchanged: the cache answers
+
+    write_sbom(settings, "base", "1.1.0", make_sbom("base", "1.1.0", "b" * 64, created, by_key([CURL, LIBC])))
+    second = package_facts(settings, [("base", "1.1.0")])["base"]
+    assert reads == ["base"] and second is not None and second["packages"] == 2
+    assert second["changes_since"]["version"] == "1.0.0" and second["sbom_digest"] != first["base"]["sbom_digest"]
+
+    write_sbom(settings, "base", "1.0.0", make_sbom("base", "1.0.0", "a" * 64, created, by_key([LIBC])))
+    third = package_facts(settings, [("base", "1.1.0")])["base"]  # the previous version's SBOM changed
+    assert reads == ["base", "base"] and third is not None and third["changes_since"] != second["changes_since"]

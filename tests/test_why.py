@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from calvin_tasks.project import load_project
-from calvin_tasks.why import Described, changes, compare, explain, inputs_of, last_built, recorded, remember
+from calvin_tasks.tasks.steps import Described
+from calvin_tasks.why import changes, compare, explain, inputs_of, last_built, recorded, remember
 from fakes import Daemon
 from helpers import make_project
 from inprocess import doit_here

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import IO, Any, Callable, Mapping
 
@@ -61,6 +60,8 @@ class ImageApi:
             missing = [r for r in references if r not in self._known]
         if len(missing) < 8:
             return
+        from concurrent.futures import ThreadPoolExecutor  # (a small project asks one by one)
+
         with ThreadPoolExecutor(max_workers=workers) as pool:
             for reference, info in zip(missing, pool.map(self._inspect_cheaply, missing), strict=True):
                 self._remember(reference, info)

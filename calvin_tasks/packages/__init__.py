@@ -6,4 +6,5 @@
     refresh.py    pending updates per resource; --apply rewrites locks and bumps versions
     sbom.py       CycloneDX SBOM of a released image, validated; its digest
     diff.py       packages added, removed and changed between two package sets
+    facts.py      the manifest's package facts per version, read from the SBOMs only when they change
 """

@@ -10,9 +10,9 @@ from ..model import LABEL_NAMESPACE, LABEL_RESOURCE, Project
 from ..registry import Registry
 from ..store import RegistryStore, ReleaseStore
 from .artifact import push_sbom, sbom_tag
-from .diff import diff, previous_version
+from .diff import diff
 from .inventory import read_inventory
-from .sbom import created_of, make_sbom, read_components, sbom_path, write_sbom
+from .sbom import created_of, make_sbom, previous_version, read_components, sbom_path, write_sbom
 from .wheels import read_wheels
 
 

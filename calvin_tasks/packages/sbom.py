@@ -8,19 +8,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from datetime import datetime, timezone
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
-if TYPE_CHECKING:  # the libraries load only when an SBOM is made or read: a no-op run never needs them
+if TYPE_CHECKING:  # these load only when an SBOM is made or read: a no-op run needs its facts only
     from packageurl import PackageURL
+
+    from .lock import Package, Packages
+    from .wheels import Wheel
 
 from ..errors import StepFailed
 from ..files import write_atomic
-from ..model import Settings
-from .lock import Package, Packages, by_key
-from .wheels import Wheel, normalise, wheels_by_key
+from ..model import Settings, version_order
 
 SBOM_FOLDER = ("releases", "sbom")
 SUFFIX = ".cdx.json"
@@ -45,6 +47,8 @@ def make_sbom(name: str, version: str, fingerprint: str, created: datetime, pack
     from cyclonedx.validation.json import JsonStrictValidator
     from packageurl import PackageURL
     import uuid  # imports platform: loaded, like the libraries, only when an SBOM is made
+
+    from .wheels import normalise
 
     bom = Bom(serial_number=uuid.uuid5(uuid.NAMESPACE_URL, f"calvin:{name}:{fingerprint}"))
     bom.metadata.timestamp = created
@@ -81,6 +85,29 @@ def _folder(output: Path, name: str) -> Path:
     return output.joinpath(*SBOM_FOLDER, name)
 
 
+def _sbom_files(settings: Settings, name: str) -> list[str]:
+    try:
+        names = os.listdir(sbom_folder(settings, name))  # (not Path.glob: a no-op run asks per resource)
+    except OSError:
+        return []
+    return [n for n in names if n.endswith(SUFFIX)]
+
+
+def versions_with_sbom(settings: Settings, name: str) -> list[str]:
+    """The versions of `name` with an SBOM here, oldest first (semantic version order)."""
+    return sorted((n[: -len(SUFFIX)] for n in _sbom_files(settings, name)), key=version_order)
+
+
+def previous_version(settings: Settings, name: str, version: str) -> str | None:
+    """The newest version before `version` with an SBOM here."""
+    files = _sbom_files(settings, name)
+    if files == [version + SUFFIX]:  # the first version with an SBOM: most resources, on most runs
+        return None
+    order = version_order(version)
+    older = [v for v in (n[: -len(SUFFIX)] for n in files) if version_order(v) < order]
+    return max(older, key=version_order, default=None)
+
+
 def write_sbom(settings: Settings, name: str, version: str, text: str) -> tuple[Path, str]:
     path = sbom_path(settings, name, version)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -104,6 +131,8 @@ def sbom_facts(settings: Settings, name: str, version: str) -> dict[str, Any] | 
 
 def read_packages(path: Path) -> dict[str, Package]:
     """The Debian packages an SBOM lists (its deb purls)."""
+    from .lock import Package, by_key
+
     document = json.loads(path.read_text(encoding="utf-8"))
     packages = []
     for component in document.get("components", []):
@@ -117,6 +146,8 @@ def read_packages(path: Path) -> dict[str, Package]:
 
 def read_wheels(path: Path) -> dict[str, Wheel]:
     """The Python distributions an SBOM lists (its pypi purls)."""
+    from .wheels import Wheel, normalise, wheels_by_key
+
     document = json.loads(path.read_text(encoding="utf-8"))
     purls = [_purl(c.get("purl", "pkg:generic/none")) for c in document.get("components", [])]
     return wheels_by_key([Wheel(normalise(p.name), p.version) for p in purls if p.type == "pypi" and p.version])

@@ -9,12 +9,11 @@ from __future__ import annotations
 import getopt
 from typing import Any, Mapping
 
-from ..bump import PARTS, plan_bumps, write_bump
 from ..errors import CalvinError, StepFailed, display_path
 from ..files import write_atomic
+from ..model import VERSION_PARTS
 from ..plan import Plan
 from .reporter import say
-from ..why import compare
 from .run import Run, current
 from .steps import command
 
@@ -34,14 +33,16 @@ def _bump_options(names: list[str], part: str, cascade: bool) -> tuple[list[str]
             part = value
         else:
             cascade = option == "--cascade"
-    if part not in PARTS:
-        raise StepFailed(f"--part {part}: choose one of {', '.join(PARTS)}")
+    if part not in VERSION_PARTS:
+        raise StepFailed(f"--part {part}: choose one of {', '.join(VERSION_PARTS)}")
     if not rest:
         raise StepFailed(f"name the resource(s) to bump — usage: {BUMP_USAGE}")
     return rest, part, cascade
 
 
 def _bump(run: Run, names: list[str], part: str, cascade: bool) -> None:
+    from ..bump import plan_bumps, write_bump  # commands load their code when typed
+
     names, part, cascade = _bump_options(list(names or []), part, cascade)
     project = run.project
 
@@ -62,7 +63,8 @@ def task_bump() -> dict[str, Any]:
     run = current()
     return {
         "actions": [(command(_bump), [run])], "verbosity": 2, "pos_arg": "names",
-        "params": [{"name": "part", "long": "part", "type": str, "default": "patch", "choices": [(p, "") for p in PARTS],
+        "params": [{"name": "part", "long": "part", "type": str, "default": "patch",
+                    "choices": [(p, "") for p in VERSION_PARTS],
                     "help": "the part of the version to bump: patch (default), minor or major"},
                    {"name": "cascade", "long": "cascade", "inverse": "no-cascade", "type": bool,
                     "default": run.project.settings.bump_cascade,
@@ -81,6 +83,8 @@ def _plan_or_none(run: Run) -> tuple[Plan | None, str]:
 
 
 def _why(run: Run, names: list[str] | None) -> None:
+    from .. import why
+
     project = run.project
     names = list(names or [])
     unknown = [n for n in names if n not in project.resources]
@@ -100,7 +104,7 @@ def _why(run: Run, names: list[str] | None) -> None:
         if plan is not None:
             found = run.store.released(name, resource.version)
             released = found.fingerprint if found is not None else None
-        answer = compare(project, name, released)
+        answer = why.compare(project, name, released)
         say(f"{name} {resource.version} ({project.fingerprints[name].content_tag})")
         if plan is not None:
             for stage in ("build", "test", "release"):

@@ -64,8 +64,8 @@ DIFF_USAGE = "doit diff <resource> [<version> <version>]"
 
 
 def _diff(run: Run, arguments: list[str] | None) -> None:
-    from ..packages.diff import diff, versions_with_sbom
-    from ..packages.sbom import read_components, sbom_folder, sbom_path
+    from ..packages.diff import diff
+    from ..packages.sbom import read_components, sbom_folder, sbom_path, versions_with_sbom
     arguments = list(arguments or [])
     settings = run.project.settings
     if len(arguments) not in (1, 3) or arguments[0] not in run.project.resources:

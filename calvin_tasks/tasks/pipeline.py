@@ -15,16 +15,14 @@ from typing import Any, Callable, Iterator
 
 
 from .. import manifest, results
-from ..bump import bump_command
 from ..errors import InputError, StepFailed, display_path
 from .. import progress, runlock
 from ..plan import MOVED, NOT_BUMPED
 from .reporter import prefixed, say
 from ..store import content_reference, image_for
 from ..validate import untested_warning
-from ..why import Described
 from .run import Run, current
-from .steps import Decided, step
+from .steps import Decided, Described, step
 
 
 def _engine(run: Run) -> None:
@@ -43,6 +41,8 @@ def _engine(run: Run) -> None:
     lines += [f"  {d.resource}: {d.reason} ({resources[d.resource].where('version')})" for d in blocked]
     unbumped = [d.resource for d in blocked if d.blocked == NOT_BUMPED]
     if unbumped:
+        from ..bump import bump_command
+
         lines.append(f"  give them new versions with `{bump_command(run.project, unbumped)}`, then run `doit` "
                      "again; `doit build:<name>` builds and tests a change without releasing it")
     if any(d.blocked == MOVED for d in blocked):

@@ -1,6 +1,7 @@
 """One doit run: the checked project, one engine connection, and the plan every task reads."""
 from __future__ import annotations
 
+import gc
 import threading
 from functools import cache
 from pathlib import Path
@@ -47,6 +48,9 @@ def current() -> Run:
     except CalvinError as err:
         raise InvalidDodoFile(str(err)) from None
     CONSOLE.logs = project.settings.output / "logs"
+    # The code and the project loaded so far live as long as the run: the collector need not look at
+    # them again, neither during the run nor as the process ends (a no-op run spends ~20 ms less).
+    gc.freeze()
     return Run(project, Engine())
 
 

@@ -8,6 +8,7 @@ from typing import Any, Callable
 from doit.exceptions import TaskFailed  # type: ignore[import-untyped]
 
 from ..errors import CalvinError
+from ..model import Project
 from .run import Run
 
 
@@ -52,3 +53,23 @@ class Decided:
 
     def __repr__(self) -> str:
         return f"<the decision of `doit plan` for {self.task}>"
+
+
+class Described:
+    """A resource's inputs for `doit info`, rendered only when shown: cheap to attach to every task."""
+
+    def __init__(self, project: Project, name: str) -> None:
+        self.project, self.name = project, name
+
+    def __repr__(self) -> str:
+        from ..why import describe  # loaded by `doit info` only
+
+        found = describe(self.project, self.name)
+        lines = [f"version {found['version']}, fingerprints "
+                 + ", ".join(f"{k} {v}" for k, v in found["fingerprints"].items()),
+                 f"parent {found['parent'] or '(none: a root)'}",
+                 f"build settings {found['build settings']}"]
+        for key in ("files", "smoke tests"):
+            lines.append(f"{key}:" if found[key] else f"{key}: none")
+            lines += [f"    {row}" for row in found[key]]
+        return "\n" + "\n".join(f"  {line}" for line in lines)

@@ -7,7 +7,6 @@ from typing import Any, Callable, Mapping
 from ..errors import Problem
 from ..model import VM_BUILDERS, KeyPath, Resource
 from ..source import YamlDocument, dotted
-from .template import load_template
 
 CONTAINER_KEYS = ("dockerfile", "args", "image")
 VM_ONLY = ("users", "listening", "units")
@@ -85,6 +84,8 @@ def _check_template(resource: Resource, doc: YamlDocument) -> list[Problem]:
         return [Problem(doc.display, f"missing Packer template '{resource.build.template}'", line=where,
                         resource=resource.name, hint="create it, or set build.template")]
     display = os.path.join(os.path.dirname(doc.display), resource.build.template)
+    from .template import load_template  # a packer resource's template, read only where there is one
+
     return load_template(path, display, resource.name)[1]
 
 
