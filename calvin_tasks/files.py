@@ -33,12 +33,17 @@ def write_atomic(path: Path, text: str) -> None:
 _parsed: dict[tuple[str, int, int, int], Any] = {}
 
 
-def read_json(path: Path) -> Any:
+def read_json(path: Path | str) -> Any:
     """The JSON document in `path`, parsed once per process while the file stays the same (inode,
     size, modification time): a run asks for a resource's records at several stages. Raises
     OSError and ValueError as reading and parsing do. The result is shared: never change it."""
-    status = os.stat(path)
-    key = (str(path), status.st_ino, status.st_size, status.st_mtime_ns)
+    name = os.fspath(path)
+    status = os.stat(name)
+    key = (name, status.st_ino, status.st_size, status.st_mtime_ns)
     if key not in _parsed:
-        _parsed[key] = json.loads(path.read_text(encoding="utf-8"))
+        # unbuffered bytes (json decodes UTF-8 itself): a no-op run reads a few small files per resource
+        with open(name, "rb", buffering=0) as handle:
+            status = os.fstat(handle.fileno())
+            key = (name, status.st_ino, status.st_size, status.st_mtime_ns)  # what was read, exactly
+            _parsed[key] = json.loads(handle.readall())
     return _parsed[key]

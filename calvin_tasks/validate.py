@@ -235,6 +235,8 @@ def _loops(path: Path) -> bool:
 
 
 def _inside(path: Path, folder: Path) -> bool:
+    if path.parent == folder and path.name not in ("", ".", "..") and not os.path.islink(path):
+        return True  # a plain entry of the folder itself (most Dockerfiles): nothing to resolve
     relative = os.path.relpath(os.path.abspath(path), os.path.abspath(folder))
     if not relative.startswith("..") and not any(
             os.path.islink(p) for p in _prefixes(os.path.abspath(folder), relative)):

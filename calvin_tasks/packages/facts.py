@@ -22,7 +22,7 @@ Key = list[int]
 
 def package_facts(settings: Settings, versions: Iterable[tuple[str, str]]) -> dict[str, dict[str, Any] | None]:
     """Per resource name, the facts of its version's SBOM; None where it has no SBOM here."""
-    from .sbom import sbom_folder, sbom_path
+    from .sbom import SUFFIX, sbom_folder
 
     path = settings.output.joinpath(*FACTS_FILE)
     try:
@@ -32,14 +32,15 @@ def package_facts(settings: Settings, versions: Iterable[tuple[str, str]]) -> di
     kept: dict[str, Any] = {}
     found: dict[str, dict[str, Any] | None] = {}
     for name, version in versions:
-        sbom = str(sbom_path(settings, name, version))
+        where = str(sbom_folder(settings, name))
+        sbom = os.path.join(where, version + SUFFIX)
         own = _key(sbom)
         if own is None:
             found[name] = None
             continue
-        folder = _key(str(sbom_folder(settings, name)))
+        folder = _key(where)
         entry = cached.get(sbom)
-        if entry is None or not _still(entry, own, folder, settings, name):
+        if entry is None or not _still(entry, own, folder, where):
             entry = _read(settings, name, version, own, folder)
         kept[sbom] = entry
         found[name] = entry["facts"]
@@ -48,13 +49,13 @@ def package_facts(settings: Settings, versions: Iterable[tuple[str, str]]) -> di
     return found
 
 
-def _still(entry: dict[str, Any], own: Key, folder: Key | None, settings: Settings, name: str) -> bool:
+def _still(entry: dict[str, Any], own: Key, folder: Key | None, where: str) -> bool:
     """Whether a cached entry still holds: the SBOM, its folder and the previous version's SBOM as they were."""
-    from .sbom import sbom_path
+    from .sbom import SUFFIX
 
     if entry["key"] != own or entry["folder"] != folder:
         return False
-    return entry["before"] is None or _key(str(sbom_path(settings, name, entry["before"]))) == entry["before_key"]
+    return entry["before"] is None or _key(os.path.join(where, entry["before"] + SUFFIX)) == entry["before_key"]
 
 
 def _read(settings: Settings, name: str, version: str, own: Key, folder: Key | None) -> dict[str, Any]:
