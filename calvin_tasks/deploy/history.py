@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 
 from ..errors import CalvinError
-from ..model import Project
+from ..model import Project, version_order
 from ..store import ReleaseStore
 from . import pins as pinning
 
@@ -24,10 +24,6 @@ class Entry:
     environments: tuple[str, ...]
 
 
-def _key(version: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in version.split("."))
-
-
 def history(project: Project, store: ReleaseStore, resources: list[str]) -> list[Entry]:
     unknown = [name for name in resources if name not in project.resources]
     if unknown:
@@ -42,7 +38,7 @@ def history(project: Project, store: ReleaseStore, resources: list[str]) -> list
             deployed.setdefault((pin.resource, pin.digest), []).append(environment.name)
     entries = []
     for name in resources or list(project.order):
-        for version in sorted((t for t in store.tags(name) if VERSION.match(t)), key=_key):
+        for version in sorted((t for t in store.tags(name) if VERSION.match(t)), key=version_order):
             found = store.released(name, version)
             if found is None:
                 continue

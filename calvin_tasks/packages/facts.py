@@ -22,7 +22,7 @@ Key = list[int]
 
 def package_facts(settings: Settings, versions: Iterable[tuple[str, str]]) -> dict[str, dict[str, Any] | None]:
     """Per resource name, the facts of its version's SBOM; None where it has no SBOM here."""
-    from .sbom import SUFFIX, sbom_folder
+    from .sbom import sbom_folder
 
     path = settings.output.joinpath(*FACTS_FILE)
     try:
@@ -33,7 +33,7 @@ def package_facts(settings: Settings, versions: Iterable[tuple[str, str]]) -> di
     found: dict[str, dict[str, Any] | None] = {}
     for name, version in versions:
         where = str(sbom_folder(settings, name))
-        sbom = os.path.join(where, version + SUFFIX)
+        sbom = _file(where, version)
         own = _key(sbom)
         if own is None:
             found[name] = None
@@ -41,7 +41,7 @@ def package_facts(settings: Settings, versions: Iterable[tuple[str, str]]) -> di
         folder = _key(where)
         entry = cached.get(sbom)
         if entry is None or not _still(entry, own, folder, where):
-            entry = _read(settings, name, version, own, folder)
+            entry = _read(settings, name, version, own, folder, where)
         kept[sbom] = entry
         found[name] = entry["facts"]
     if kept != cached:
@@ -51,15 +51,13 @@ def package_facts(settings: Settings, versions: Iterable[tuple[str, str]]) -> di
 
 def _still(entry: dict[str, Any], own: Key, folder: Key | None, where: str) -> bool:
     """Whether a cached entry still holds: the SBOM, its folder and the previous version's SBOM as they were."""
-    from .sbom import SUFFIX
-
     if entry["key"] != own or entry["folder"] != folder:
         return False
-    return entry["before"] is None or _key(os.path.join(where, entry["before"] + SUFFIX)) == entry["before_key"]
+    return entry["before"] is None or _key(_file(where, entry["before"])) == entry["before_key"]
 
 
-def _read(settings: Settings, name: str, version: str, own: Key, folder: Key | None) -> dict[str, Any]:
-    from .sbom import previous_version, sbom_facts, sbom_path
+def _read(settings: Settings, name: str, version: str, own: Key, folder: Key | None, where: str) -> dict[str, Any]:
+    from .sbom import previous_version, sbom_facts
 
     facts = sbom_facts(settings, name, version)
     before = previous_version(settings, name, version) if facts is not None else None
@@ -67,8 +65,15 @@ def _read(settings: Settings, name: str, version: str, own: Key, folder: Key | N
         from .diff import changes_since
 
         facts["changes_since"] = changes_since(settings, name, before, version)
-    before_key = _key(str(sbom_path(settings, name, before))) if before is not None else None
+    before_key = _key(_file(where, before)) if before is not None else None
     return {"key": own, "folder": folder, "before": before, "before_key": before_key, "facts": facts}
+
+
+def _file(where: str, version: str) -> str:
+    """A version's SBOM in its resource's SBOM folder (as sbom_path names it), as a string."""
+    from .sbom import SUFFIX
+
+    return os.path.join(where, version + SUFFIX)
 
 
 def _key(path: str) -> Key | None:
